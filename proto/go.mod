@@ -1,0 +1,3 @@
+module github.com/koppel/koppel/proto
+
+go 1.26

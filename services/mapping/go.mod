@@ -1,0 +1,3 @@
+module github.com/koppel/koppel/services/mapping
+
+go 1.26

@@ -1,0 +1,3 @@
+module github.com/koppel/koppel/services/payment
+
+go 1.26

@@ -1,0 +1,3 @@
+module github.com/koppel/koppel/services/scheduler
+
+go 1.26
