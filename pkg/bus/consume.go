@@ -1,0 +1,348 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/koppel/koppel/pkg/telemetry"
+	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// Headers of a dead letter.
+const (
+	HeaderDLQReason     = "Koppel-Dlq-Reason"
+	HeaderDLQSubject    = "Koppel-Dlq-Subject"
+	HeaderDLQStream     = "Koppel-Dlq-Stream"
+	HeaderDLQSequence   = "Koppel-Dlq-Sequence"
+	HeaderDLQDeliveries = "Koppel-Dlq-Deliveries"
+	HeaderDLQConsumer   = "Koppel-Dlq-Consumer"
+	HeaderDLQMsgID      = "Koppel-Dlq-Msg-Id"
+)
+
+var (
+	handledTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "koppel_bus_messages_total",
+		Help: "Messages handled by consumers, by consumer and outcome (ack, retry, terminated, dead_lettered).",
+	}, []string{"consumer", "outcome"})
+	handleSeconds = promauto.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "koppel_bus_handle_seconds",
+		Help:    "Time spent handling one message, by consumer.",
+		Buckets: prometheus.ExponentialBuckets(0.005, 2.5, 12),
+	}, []string{"consumer"})
+	inFlight = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "koppel_bus_in_flight",
+		Help: "Messages being handled right now, by consumer.",
+	}, []string{"consumer"})
+)
+
+// Msg is one delivery handed to a Handler.
+type Msg struct {
+	Subject string
+	Data    []byte
+	Header  nats.Header
+	// Tenant is the tenant token of the subject.
+	Tenant string
+	// MsgID is the publisher's Nats-Msg-Id.
+	MsgID string
+	// Delivery counts deliveries of this message, starting at 1.
+	Delivery uint64
+	raw      jetstream.Msg
+}
+
+// InProgress tells JetStream the message is still being worked on. The loop already does this
+// periodically; call it only around a single very long step.
+func (m *Msg) InProgress() error { return m.raw.InProgress() }
+
+// Handler handles one message; its error decides the outcome (see RetryAfter and Permanent).
+type Handler func(ctx context.Context, m *Msg) error
+
+// IssueRecorder records an issue on a tenant; the mapping client implements it.
+type IssueRecorder interface {
+	RecordIssue(ctx context.Context, tenantID string, issue *mappingv1.Issue) error
+}
+
+// ConsumerOptions tune the consume loop.
+type ConsumerOptions struct {
+	// Concurrency is how many messages one process handles at once. Default 4.
+	Concurrency int
+	// MaxDeliver must equal the consumer's ConsumerSpec.MaxDeliver. Default 10.
+	MaxDeliver int
+	// AckWait must equal the consumer's ConsumerSpec.AckWait; in-progress is sent every third of
+	// it. Default 30s.
+	AckWait time.Duration
+	// RetryBase and RetryMax bound the backoff of transient failures: RetryBase doubled per
+	// delivery, at most RetryMax, jittered. Defaults 1s and 5m.
+	RetryBase time.Duration
+	RetryMax  time.Duration
+	// HandleTimeout bounds one handler call. Default 10m.
+	HandleTimeout time.Duration
+	// DrainTimeout is how long a shutdown waits for handlers in flight. Default 20s.
+	DrainTimeout time.Duration
+	Logger       *slog.Logger
+	// Issues records the issues of permanent failures. Required.
+	Issues IssueRecorder
+}
+
+func (o ConsumerOptions) withDefaults() ConsumerOptions {
+	if o.Concurrency <= 0 {
+		o.Concurrency = 4
+	}
+	if o.MaxDeliver <= 0 {
+		o.MaxDeliver = 10
+	}
+	if o.AckWait <= 0 {
+		o.AckWait = 30 * time.Second
+	}
+	if o.RetryBase <= 0 {
+		o.RetryBase = time.Second
+	}
+	if o.RetryMax <= 0 {
+		o.RetryMax = 5 * time.Minute
+	}
+	if o.HandleTimeout <= 0 {
+		o.HandleTimeout = 10 * time.Minute
+	}
+	if o.DrainTimeout <= 0 {
+		o.DrainTimeout = 20 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+// Worker runs the consume loop of one durable consumer.
+type Worker struct {
+	name     string
+	consumer jetstream.Consumer
+	js       jetstream.JetStream
+	handler  Handler
+	opts     ConsumerOptions
+}
+
+// NewWorker returns a Worker that feeds consumer's messages to handler. name labels metrics,
+// logs and dead letters; it is usually the durable name.
+func NewWorker(js jetstream.JetStream, consumer jetstream.Consumer, name string, handler Handler, opts ConsumerOptions) (*Worker, error) {
+	if opts.Issues == nil {
+		return nil, errors.New("bus: ConsumerOptions.Issues is required")
+	}
+	if !tokenPattern.MatchString(name) {
+		return nil, fmt.Errorf("bus: invalid worker name %q", name)
+	}
+	return &Worker{name: name, consumer: consumer, js: js, handler: handler, opts: opts.withDefaults()}, nil
+}
+
+// Run consumes until ctx is done, then stops pulling, lets the handlers in flight finish (at most
+// DrainTimeout; unfinished ones are redelivered elsewhere) and returns nil.
+func (w *Worker) Run(ctx context.Context) error {
+	iter, err := w.consumer.Messages(jetstream.PullMaxMessages(w.opts.Concurrency))
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", w.name, err)
+	}
+	stopped := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			iter.Drain()
+		case <-stopped:
+		}
+	}()
+	defer close(stopped)
+
+	// Handlers run on a context that outlives ctx, so a shutdown lets them finish; it is
+	// cancelled only when the drain times out.
+	handleCtx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelHandlers()
+	sem := make(chan struct{}, w.opts.Concurrency)
+	var wg sync.WaitGroup
+	var runErr error
+	for {
+		raw, err := iter.Next()
+		if err != nil {
+			if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				runErr = fmt.Errorf("consume %s: %w", w.name, err)
+				iter.Stop()
+			}
+			break
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			w.handle(handleCtx, raw)
+		})
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(w.opts.DrainTimeout):
+		w.opts.Logger.Warn("drain timed out; unfinished messages will be redelivered", "consumer", w.name)
+		cancelHandlers()
+		<-done
+	}
+	return runErr
+}
+
+func (w *Worker) handle(ctx context.Context, raw jetstream.Msg) {
+	meta, err := raw.Metadata()
+	if err != nil {
+		// Not a JetStream delivery: nothing to ack, nothing to redeliver.
+		w.opts.Logger.Error("message without metadata", "consumer", w.name, "error", err)
+		return
+	}
+	m := &Msg{
+		Subject:  raw.Subject(),
+		Data:     raw.Data(),
+		Header:   raw.Headers(),
+		Tenant:   TenantOf(raw.Subject()),
+		MsgID:    raw.Headers().Get(jetstream.MsgIDHeader),
+		Delivery: meta.NumDelivered,
+		raw:      raw,
+	}
+	ctx = telemetry.WithAttrs(telemetry.WithTenant(ctx, m.Tenant),
+		slog.String("subject", m.Subject), slog.String("msg_id", m.MsgID),
+		slog.Uint64("stream_seq", meta.Sequence.Stream), slog.Uint64("delivery", m.Delivery))
+	log := w.opts.Logger
+
+	if m.Delivery > uint64(w.opts.MaxDeliver) {
+		// The previous, last allowed delivery never finished: its worker died.
+		w.deadLetter(ctx, m, meta, "worker stopped while handling the last allowed delivery")
+		return
+	}
+
+	inFlight.WithLabelValues(w.name).Inc()
+	defer inFlight.WithLabelValues(w.name).Dec()
+	start := time.Now()
+	herr := w.runHandler(ctx, m)
+	handleSeconds.WithLabelValues(w.name).Observe(time.Since(start).Seconds())
+
+	var perm *permanentError
+	switch {
+	case herr == nil:
+		if err := raw.DoubleAck(ctx); err != nil {
+			// The work is done and idempotent; a redelivery finds nothing to change.
+			log.WarnContext(ctx, "ack failed", "error", err)
+		}
+		handledTotal.WithLabelValues(w.name, "ack").Inc()
+	case errors.As(herr, &perm):
+		w.terminate(ctx, m, perm)
+	case m.Delivery >= uint64(w.opts.MaxDeliver):
+		w.deadLetter(ctx, m, meta, herr.Error())
+	default:
+		delay := w.retryDelay(herr, m.Delivery)
+		log.WarnContext(ctx, "handler failed; will retry", "error", herr, "retry_in", delay.String())
+		if err := raw.NakWithDelay(delay); err != nil {
+			log.WarnContext(ctx, "nak failed; redelivery after ack wait", "error", err)
+		}
+		handledTotal.WithLabelValues(w.name, "retry").Inc()
+	}
+}
+
+// runHandler calls the handler with a timeout, keeping the message alive while it runs.
+func (w *Worker) runHandler(ctx context.Context, m *Msg) (err error) {
+	ctx, cancel := context.WithTimeout(ctx, w.opts.HandleTimeout)
+	defer cancel()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		t := time.NewTicker(w.opts.AckWait / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				_ = m.raw.InProgress()
+			}
+		}
+	}()
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("handler panic: %v", r)
+		}
+	}()
+	return w.handler(ctx, m)
+}
+
+func (w *Worker) retryDelay(err error, delivery uint64) time.Duration {
+	var re *retryError
+	if errors.As(err, &re) && re.after > 0 {
+		return min(re.after, w.opts.RetryMax)
+	}
+	d := w.opts.RetryBase
+	for i := uint64(1); i < delivery && d < w.opts.RetryMax; i++ {
+		d *= 2
+	}
+	d = min(d, w.opts.RetryMax)
+	// Jitter in [d/2, d] spreads retries of a burst that failed together.
+	return d/2 + rand.N(d/2+1)
+}
+
+func (w *Worker) terminate(ctx context.Context, m *Msg, perm *permanentError) {
+	log := w.opts.Logger
+	issue := perm.issue
+	if issue == nil {
+		issue = &mappingv1.Issue{Key: w.name + ":" + m.Subject, Code: "permanent_failure", Message: perm.err.Error()}
+	}
+	if err := w.opts.Issues.RecordIssue(ctx, m.Tenant, issue); err != nil {
+		// Without the issue the tenant would never learn of the failure: try again later.
+		log.WarnContext(ctx, "record issue failed; will retry", "error", err)
+		_ = m.raw.NakWithDelay(w.retryDelay(err, m.Delivery))
+		handledTotal.WithLabelValues(w.name, "retry").Inc()
+		return
+	}
+	log.WarnContext(ctx, "permanent failure; issue recorded", "error", perm.err, "issue", issue.GetKey())
+	if err := m.raw.TermWithReason(truncate(perm.err.Error(), 200)); err != nil {
+		log.WarnContext(ctx, "term failed", "error", err)
+	}
+	handledTotal.WithLabelValues(w.name, "terminated").Inc()
+}
+
+func (w *Worker) deadLetter(ctx context.Context, m *Msg, meta *jetstream.MsgMetadata, reason string) {
+	log := w.opts.Logger
+	subject, _ := DeadLetterSubject(m.Tenant, w.name)
+	if !ValidTenantID(m.Tenant) {
+		subject, _ = DeadLetterSubject("", w.name)
+	}
+	dl := &nats.Msg{Subject: subject, Data: m.Data, Header: nats.Header{}}
+	for k, v := range m.Header {
+		dl.Header[k] = v
+	}
+	dl.Header.Del(jetstream.MsgIDHeader)
+	dl.Header.Set(HeaderDLQReason, truncate(reason, 1000))
+	dl.Header.Set(HeaderDLQSubject, m.Subject)
+	dl.Header.Set(HeaderDLQStream, meta.Stream)
+	dl.Header.Set(HeaderDLQSequence, strconv.FormatUint(meta.Sequence.Stream, 10))
+	dl.Header.Set(HeaderDLQDeliveries, strconv.FormatUint(m.Delivery, 10))
+	dl.Header.Set(HeaderDLQConsumer, w.name)
+	dl.Header.Set(HeaderDLQMsgID, m.MsgID)
+	id := fmt.Sprintf("dlq:%s:%s:%d", w.name, meta.Stream, meta.Sequence.Stream)
+	if _, err := w.js.PublishMsg(ctx, dl, jetstream.WithMsgID(id)); err != nil {
+		log.ErrorContext(ctx, "dead-letter publish failed; will retry", "error", err)
+		_ = m.raw.NakWithDelay(w.opts.RetryBase)
+		handledTotal.WithLabelValues(w.name, "retry").Inc()
+		return
+	}
+	log.ErrorContext(ctx, "message dead-lettered", "reason", reason, "dlq_subject", subject)
+	if err := m.raw.TermWithReason("dead-lettered"); err != nil {
+		log.WarnContext(ctx, "term failed", "error", err)
+	}
+	handledTotal.WithLabelValues(w.name, "dead_lettered").Inc()
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

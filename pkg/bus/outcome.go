@@ -1,0 +1,57 @@
+package bus
+
+import (
+	"errors"
+	"time"
+
+	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
+)
+
+// A handler's error decides what happens to its message:
+//
+//	nil                     ack
+//	RetryAfter(err, d)      redelivered after d (for example a 429's Retry-After)
+//	Permanent(err, issue)   the issue is recorded on the tenant, the message is terminated
+//	any other error         redelivered after a backoff that grows with each delivery
+//
+// After MaxDeliver failed deliveries a message is dead-lettered instead.
+
+type retryError struct {
+	err   error
+	after time.Duration
+}
+
+func (e *retryError) Error() string { return e.err.Error() }
+func (e *retryError) Unwrap() error { return e.err }
+
+// RetryAfter marks err as transient, to be retried no sooner than after.
+func RetryAfter(err error, after time.Duration) error {
+	if err == nil {
+		return nil
+	}
+	return &retryError{err: err, after: after}
+}
+
+type permanentError struct {
+	err   error
+	issue *mappingv1.Issue
+}
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err as one that retrying cannot fix. issue tells the tenant what went wrong and
+// what to do; when it is nil a generic issue is recorded from err. The next change of the record
+// tries again.
+func Permanent(err error, issue *mappingv1.Issue) error {
+	if err == nil {
+		return nil
+	}
+	return &permanentError{err: err, issue: issue}
+}
+
+// IsPermanent reports whether err was marked Permanent.
+func IsPermanent(err error) bool {
+	var p *permanentError
+	return errors.As(err, &p)
+}

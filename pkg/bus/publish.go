@@ -1,0 +1,62 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"google.golang.org/protobuf/proto"
+)
+
+// Header names koppel sets on its messages.
+const (
+	HeaderTenant      = "Koppel-Tenant"
+	HeaderContentType = "Content-Type"
+	// ContentTypeProto marks a protobuf body; the message type follows from the subject.
+	ContentTypeProto = "application/protobuf"
+)
+
+var publishedTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+	Name: "koppel_bus_published_total",
+	Help: "Messages published to JetStream, by stream and whether JetStream found them duplicate.",
+}, []string{"stream", "duplicate"})
+
+// ErrNoMessageID is returned when a publish has no message ID: every koppel publish must be
+// de-duplicable.
+var ErrNoMessageID = errors.New("bus: publish without a message ID")
+
+// Publisher publishes koppel messages with de-duplication.
+type Publisher struct {
+	js jetstream.JetStream
+}
+
+// NewPublisher returns a Publisher on js.
+func NewPublisher(js jetstream.JetStream) *Publisher { return &Publisher{js: js} }
+
+// Publish sends msg on subject with msgID as its Nats-Msg-Id and waits for JetStream to store it.
+// It reports duplicate when JetStream already had a message with that ID in its window; that is
+// a success, not an error.
+func (p *Publisher) Publish(ctx context.Context, subject string, msg proto.Message, msgID string) (duplicate bool, err error) {
+	if msgID == "" {
+		return false, ErrNoMessageID
+	}
+	data, err := proto.Marshal(msg)
+	if err != nil {
+		return false, fmt.Errorf("marshal %T: %w", msg, err)
+	}
+	m := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
+	m.Header.Set(HeaderContentType, ContentTypeProto)
+	if t := TenantOf(subject); t != "" {
+		m.Header.Set(HeaderTenant, t)
+	}
+	ack, err := p.js.PublishMsg(ctx, m, jetstream.WithMsgID(msgID))
+	if err != nil {
+		return false, fmt.Errorf("publish %s: %w", subject, err)
+	}
+	publishedTotal.WithLabelValues(ack.Stream, fmt.Sprint(ack.Duplicate)).Inc()
+	return ack.Duplicate, nil
+}

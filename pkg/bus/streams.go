@@ -1,0 +1,134 @@
+package bus
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// StreamOptions tune the stream definitions.
+type StreamOptions struct {
+	// Replicas of each stream: 1 for a single server, 3 in a production cluster. Default 1.
+	Replicas int
+	// DuplicateWindow is how long JetStream remembers message IDs. It must cover the longest
+	// time a publisher may retry, and the scheduler's slots. Default 2 hours.
+	DuplicateWindow time.Duration
+	// DeadLetterMaxAge is how long dead letters are kept. Default 30 days.
+	DeadLetterMaxAge time.Duration
+}
+
+func (o StreamOptions) withDefaults() StreamOptions {
+	if o.Replicas <= 0 {
+		o.Replicas = 1
+	}
+	if o.DuplicateWindow <= 0 {
+		o.DuplicateWindow = 2 * time.Hour
+	}
+	if o.DeadLetterMaxAge <= 0 {
+		o.DeadLetterMaxAge = 30 * 24 * time.Hour
+	}
+	return o
+}
+
+// StreamConfigs are koppel's stream definitions.
+//
+// Work streams use interest retention: a message stays until every consumer bound to it has
+// acknowledged it, and no longer. Dead letters are kept for a while for inspection and replay.
+func StreamConfigs(o StreamOptions) []jetstream.StreamConfig {
+	o = o.withDefaults()
+	return []jetstream.StreamConfig{
+		{
+			Name:        StreamTribeEvents,
+			Description: "Changes to Tribe records, one message per webhook event",
+			Subjects:    []string{"tribe.evt.*.*"},
+			Retention:   jetstream.InterestPolicy,
+			Storage:     jetstream.FileStorage,
+			Replicas:    o.Replicas,
+			Duplicates:  o.DuplicateWindow,
+			MaxAge:      7 * 24 * time.Hour,
+		},
+		{
+			Name:        StreamSyncCommands,
+			Description: "Sync commands per tenant and kind, from the scheduler and the admin API",
+			Subjects:    []string{"sync.cmd.*.*"},
+			Retention:   jetstream.InterestPolicy,
+			Storage:     jetstream.FileStorage,
+			Replicas:    o.Replicas,
+			Duplicates:  o.DuplicateWindow,
+			MaxAge:      7 * 24 * time.Hour,
+		},
+		{
+			Name:        StreamDeadLetters,
+			Description: "Messages that could not be handled, with the reason in headers",
+			Subjects:    []string{"dlq.msg.*.*"},
+			Retention:   jetstream.LimitsPolicy,
+			Storage:     jetstream.FileStorage,
+			Replicas:    o.Replicas,
+			Duplicates:  o.DuplicateWindow,
+			MaxAge:      o.DeadLetterMaxAge,
+		},
+	}
+}
+
+// EnsureStreams creates koppel's streams or updates them to the current definitions. Every
+// service calls it at start-up; it is idempotent and safe to run from many replicas at once.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, o StreamOptions) error {
+	for _, cfg := range StreamConfigs(o) {
+		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
+		}
+	}
+	return nil
+}
+
+// ConsumerSpec describes a durable pull consumer of one of the work streams.
+type ConsumerSpec struct {
+	Stream string
+	// Durable is the consumer's name, for example "relation" or "relation-shard-big".
+	Durable string
+	// FilterSubjects select the messages, for example "tribe.evt.*.Relation_Organization".
+	FilterSubjects []string
+	// AckWait is how long a delivery may go without an ack or in-progress before it is
+	// redelivered. Default 30s.
+	AckWait time.Duration
+	// MaxDeliver is how many deliveries a message gets before it is dead-lettered. Default 10.
+	MaxDeliver int
+	// MaxAckPending bounds the messages in flight across all replicas. Default 1000.
+	MaxAckPending int
+}
+
+func (s ConsumerSpec) withDefaults() ConsumerSpec {
+	if s.AckWait <= 0 {
+		s.AckWait = 30 * time.Second
+	}
+	if s.MaxDeliver <= 0 {
+		s.MaxDeliver = 10
+	}
+	if s.MaxAckPending <= 0 {
+		s.MaxAckPending = 1000
+	}
+	return s
+}
+
+// EnsureConsumer creates or updates a durable consumer and returns it.
+func EnsureConsumer(ctx context.Context, js jetstream.JetStream, spec ConsumerSpec) (jetstream.Consumer, error) {
+	spec = spec.withDefaults()
+	cfg := jetstream.ConsumerConfig{
+		Durable:        spec.Durable,
+		FilterSubjects: spec.FilterSubjects,
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        spec.AckWait,
+		// One delivery more than the loop allows, so a message whose last delivery died with
+		// its worker comes back once more and is dead-lettered rather than dropped.
+		MaxDeliver:    spec.MaxDeliver + 1,
+		MaxAckPending: spec.MaxAckPending,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
+	c, err := js.CreateOrUpdateConsumer(ctx, spec.Stream, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("ensure consumer %s on %s: %w", spec.Durable, spec.Stream, err)
+	}
+	return c, nil
+}

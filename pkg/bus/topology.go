@@ -1,0 +1,76 @@
+package bus
+
+import (
+	"context"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Consumers of the worker services. A service runs one worker per consumer it owns.
+const (
+	ConsumerRelationEvents   = "relation-evt"
+	ConsumerRelationCommands = "relation-cmd"
+	ConsumerInvoiceEvents    = "invoice-evt"
+	ConsumerProductCommands  = "product-cmd"
+	ConsumerPaymentCommands  = "payment-cmd"
+)
+
+// Sync command kinds (the last token of sync.cmd subjects).
+const (
+	KindRelation     = "relation"      // periodic pull of e-Boekhouden relation changes
+	KindRelationScan = "relation-scan" // cheap frequent scan for new relations
+	KindImport       = "import"        // initial import at activation
+	KindProduct      = "product"
+	KindPayment      = "payment"
+)
+
+// Tribe entity sets that arrive as events.
+const (
+	EntityOrganization = "Relation_Organization"
+	EntityPerson       = "Relation_Person"
+	EntityInvoice      = "Activity_Invoice"
+)
+
+// WorkerConsumers are the durable consumers of the worker services, for all tenants. They are
+// created with the streams, by whichever service starts first, because an interest-retention
+// stream drops messages that no consumer is bound to yet.
+func WorkerConsumers() []ConsumerSpec {
+	return []ConsumerSpec{
+		{Stream: StreamTribeEvents, Durable: ConsumerRelationEvents,
+			FilterSubjects: []string{"tribe.evt.*." + EntityOrganization, "tribe.evt.*." + EntityPerson}},
+		{Stream: StreamSyncCommands, Durable: ConsumerRelationCommands,
+			FilterSubjects: []string{"sync.cmd.*." + KindRelation, "sync.cmd.*." + KindRelationScan, "sync.cmd.*." + KindImport},
+			// An import runs long; it keeps itself alive with in-progress.
+			MaxDeliver: 20},
+		{Stream: StreamTribeEvents, Durable: ConsumerInvoiceEvents,
+			FilterSubjects: []string{"tribe.evt.*." + EntityInvoice}},
+		{Stream: StreamSyncCommands, Durable: ConsumerProductCommands,
+			FilterSubjects: []string{"sync.cmd.*." + KindProduct}},
+		{Stream: StreamSyncCommands, Durable: ConsumerPaymentCommands,
+			FilterSubjects: []string{"sync.cmd.*." + KindPayment}},
+	}
+}
+
+// ConsumerSpecByName returns the worker consumer with that durable name.
+func ConsumerSpecByName(name string) (ConsumerSpec, bool) {
+	for _, s := range WorkerConsumers() {
+		if s.Durable == name {
+			return s, true
+		}
+	}
+	return ConsumerSpec{}, false
+}
+
+// EnsureTopology creates or updates the streams and every worker consumer. Every service calls it
+// at start-up, so whichever starts first makes sure no published message finds no consumer.
+func EnsureTopology(ctx context.Context, js jetstream.JetStream, o StreamOptions) error {
+	if err := EnsureStreams(ctx, js, o); err != nil {
+		return err
+	}
+	for _, spec := range WorkerConsumers() {
+		if _, err := EnsureConsumer(ctx, js, spec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
