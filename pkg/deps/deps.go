@@ -1,0 +1,141 @@
+// Package deps connects a koppel service to what it depends on: NATS JetStream (with koppel's
+// streams and consumers ensured) and the mapping service, with readiness checks for both.
+package deps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/koppel/koppel/pkg/bus"
+	"github.com/koppel/koppel/pkg/mapping"
+	"github.com/koppel/koppel/pkg/service"
+	"github.com/koppel/koppel/pkg/telemetry"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Config is the dependency configuration shared by the gateway, the scheduler and the workers.
+type Config struct {
+	NATSURL        string `env:"KOPPEL_NATS_URL" default:"nats://127.0.0.1:4222" help:"NATS server(s), comma-separated URLs."`
+	MappingAddr    string `env:"KOPPEL_MAPPING_ADDR" default:"127.0.0.1:9000" help:"Address (host:port) of the mapping service's gRPC API."`
+	StreamReplicas int    `env:"KOPPEL_STREAM_REPLICAS" default:"1" help:"Replicas of each JetStream stream: 1 for one NATS server, 3 for a cluster."`
+}
+
+// Validate checks what types alone do not.
+func (c Config) Validate() error {
+	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
+		return errors.New("KOPPEL_STREAM_REPLICAS: want 1 to 5")
+	}
+	if c.MappingAddr == "" {
+		return errors.New("KOPPEL_MAPPING_ADDR: required")
+	}
+	return nil
+}
+
+// Deps are the connections of a running service.
+type Deps struct {
+	NC        *nats.Conn
+	JS        jetstream.JetStream
+	Publisher *bus.Publisher
+	Mapping   *mapping.Client
+	log       *slog.Logger
+}
+
+// Connect connects to NATS (retrying in the background while it is down), ensures koppel's
+// streams and worker consumers, dials the mapping service, and adds readiness checks for both to
+// the service's ops server. Close releases everything.
+func Connect(ctx context.Context, env *service.Env, cfg Config) (*Deps, error) {
+	log := env.Log
+	nc, err := nats.Connect(cfg.NATSURL,
+		nats.Name("koppel-"+env.Name),
+		nats.RetryOnFailedConnect(true),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats disconnected", "error", err) }),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrlRedacted()) }),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("connect nats: %w", err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	if err := ensureTopology(ctx, js, cfg, log); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	mc, err := mapping.Dial(cfg.MappingAddr)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	env.Ops.AddCheck(telemetry.Check{Name: "nats", Func: func(context.Context) error {
+		if s := nc.Status(); s != nats.CONNECTED {
+			return fmt.Errorf("nats: %s", s)
+		}
+		return nil
+	}})
+	env.Ops.AddCheck(telemetry.Check{Name: "mapping", Func: mc.Ready})
+	return &Deps{NC: nc, JS: js, Publisher: bus.NewPublisher(js), Mapping: mc, log: log}, nil
+}
+
+// ensureTopology retries while NATS is not reachable yet (all services start together), until
+// ctx ends.
+func ensureTopology(ctx context.Context, js jetstream.JetStream, cfg Config, log *slog.Logger) error {
+	for attempt := 1; ; attempt++ {
+		tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := bus.EnsureTopology(tctx, js, bus.StreamOptions{Replicas: cfg.StreamReplicas})
+		cancel()
+		if err == nil {
+			return nil
+		}
+		log.Warn("ensure streams failed; retrying", "error", err, "attempt", attempt)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("ensure streams: %w", err)
+		case <-time.After(min(time.Duration(attempt)*500*time.Millisecond, 5*time.Second)):
+		}
+	}
+}
+
+// Close drains NATS and closes the mapping connection.
+func (d *Deps) Close() {
+	if err := d.NC.Drain(); err != nil {
+		d.NC.Close()
+	}
+	_ = d.Mapping.Close()
+}
+
+// WorkerOptions tune Consume.
+type WorkerOptions struct {
+	Concurrency int
+}
+
+// Consume returns a part that runs the consume loop of one of bus.WorkerConsumers with handler.
+func (d *Deps) Consume(ctx context.Context, env *service.Env, consumer string, handler bus.Handler, opts WorkerOptions) (service.Part, error) {
+	spec, ok := bus.ConsumerSpecByName(consumer)
+	if !ok {
+		return service.Part{}, fmt.Errorf("unknown consumer %q", consumer)
+	}
+	c, err := bus.EnsureConsumer(ctx, d.JS, spec)
+	if err != nil {
+		return service.Part{}, err
+	}
+	w, err := bus.NewWorker(d.JS, c, consumer, handler, bus.ConsumerOptions{
+		Concurrency:  opts.Concurrency,
+		MaxDeliver:   spec.MaxDeliver,
+		AckWait:      spec.AckWait,
+		DrainTimeout: env.Common.ShutdownTimeout * 4 / 5,
+		Logger:       env.Log,
+		Issues:       mapping.IssueRecorder{Client: d.Mapping},
+	})
+	if err != nil {
+		return service.Part{}, err
+	}
+	return service.Part{Name: "consume " + consumer, Run: w.Run}, nil
+}

@@ -1,0 +1,110 @@
+// Package flow turns bus messages into calls of a flow's own code. It decodes and validates the
+// message, loads the tenant, decides what a tenant's state means for the work (setup: nothing to
+// do yet; paused: later; active: now), and wraps sync commands in a run with honest counts.
+package flow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/koppel/koppel/pkg/bus"
+	"github.com/koppel/koppel/pkg/syncrun"
+	eventsv1 "github.com/koppel/koppel/proto/koppel/events/v1"
+	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+)
+
+// PausedRetry is how long work of a paused tenant waits before it is tried again.
+const PausedRetry = 5 * time.Minute
+
+// ChangeFunc handles one Tribe change of an active tenant.
+type ChangeFunc func(ctx context.Context, tenant *mappingv1.Tenant, change *eventsv1.TribeChange) error
+
+// CommandFunc does one sync run of an active tenant and adds its counts to run.
+type CommandFunc func(ctx context.Context, tenant *mappingv1.Tenant, cmd *eventsv1.SyncCommand, run *syncrun.Run) error
+
+// ChangeHandler returns the bus handler of a Tribe-change consumer.
+func ChangeHandler(client mappingv1.MappingServiceClient, fn ChangeFunc) bus.Handler {
+	return func(ctx context.Context, m *bus.Msg) error {
+		change := &eventsv1.TribeChange{}
+		if err := proto.Unmarshal(m.Data, change); err != nil {
+			return bus.Permanent(fmt.Errorf("decode tribe change: %w", err), malformed(m))
+		}
+		if change.GetTenantId() != m.Tenant || change.GetEntityId() == "" || change.GetEntity() != bus.LastToken(m.Subject) {
+			return bus.Permanent(errors.New("tribe change does not match its subject"), malformed(m))
+		}
+		tenant, skip, err := loadTenant(ctx, client, m.Tenant)
+		if err != nil || skip {
+			return err
+		}
+		return fn(ctx, tenant, change)
+	}
+}
+
+// CommandHandler returns the bus handler of a sync-command consumer. A command for a kind that
+// is already running is dropped: the running one does the same work.
+func CommandHandler(client mappingv1.MappingServiceClient, fn CommandFunc) bus.Handler {
+	return func(ctx context.Context, m *bus.Msg) error {
+		cmd := &eventsv1.SyncCommand{}
+		if err := proto.Unmarshal(m.Data, cmd); err != nil {
+			return bus.Permanent(fmt.Errorf("decode sync command: %w", err), malformed(m))
+		}
+		if cmd.GetTenantId() != m.Tenant || cmd.GetKind() != bus.LastToken(m.Subject) || cmd.GetRunId() == "" {
+			return bus.Permanent(errors.New("sync command does not match its subject"), malformed(m))
+		}
+		tenant, skip, err := loadTenant(ctx, client, m.Tenant)
+		if err != nil || skip {
+			return err
+		}
+		run, err := syncrun.Start(ctx, client, cmd.GetTenantId(), cmd.GetKind(), cmd.GetRunId(), cmd.GetTrigger())
+		if errors.Is(err, syncrun.ErrInProgress) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		runErr := fn(ctx, tenant, cmd, run)
+		if runErr != nil && !bus.IsPermanent(runErr) {
+			// Transient: the redelivered command continues this run.
+			return runErr
+		}
+		if err := run.Finish(ctx, runErr); err != nil {
+			return err
+		}
+		return runErr
+	}
+}
+
+// loadTenant returns the tenant, or skip when the tenant's state means no work now.
+func loadTenant(ctx context.Context, client mappingv1.MappingServiceClient, id string) (*mappingv1.Tenant, bool, error) {
+	res, err := client.GetTenant(ctx, &mappingv1.GetTenantRequest{TenantId: id})
+	if status.Code(err) == codes.NotFound {
+		// Nobody to tell: dead-letter it rather than record an issue on no one.
+		return nil, false, fmt.Errorf("tenant %q does not exist", id)
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("get tenant: %w", err)
+	}
+	switch res.GetTenant().GetState() {
+	case mappingv1.TenantState_TENANT_STATE_ACTIVE:
+		return res.GetTenant(), false, nil
+	case mappingv1.TenantState_TENANT_STATE_PAUSED:
+		return nil, false, bus.RetryAfter(fmt.Errorf("tenant %q is paused", id), PausedRetry)
+	default:
+		// Not activated yet: the initial import at activation reads everything anyway.
+		return nil, true, nil
+	}
+}
+
+func malformed(m *bus.Msg) *mappingv1.Issue {
+	return &mappingv1.Issue{
+		Key:     "malformed:" + m.Subject,
+		Code:    "malformed_message",
+		Message: "A message on " + m.Subject + " could not be read; it was dropped.",
+		Action:  "Report this to the koppel operators: it points at a bug or a foreign publisher.",
+	}
+}

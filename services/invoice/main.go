@@ -1,0 +1,26 @@
+// Command invoice books Tribe invoices in e-Boekhouden as open items when they are sent.
+package main
+
+import (
+	"context"
+
+	"github.com/koppel/koppel/pkg/bus"
+	"github.com/koppel/koppel/pkg/deps"
+	"github.com/koppel/koppel/pkg/flow"
+	"github.com/koppel/koppel/pkg/service"
+)
+
+type config struct {
+	service.Common
+	deps.WorkerConfig
+}
+
+func main() {
+	var cfg config
+	service.Main("invoice", &cfg, func(ctx context.Context, env *service.Env) error {
+		return deps.RunWorker(ctx, env, cfg.WorkerConfig, func(d *deps.Deps) map[string]bus.Handler {
+			p := &pusher{mapping: d.Mapping, log: env.Log}
+			return map[string]bus.Handler{bus.ConsumerInvoiceEvents: flow.ChangeHandler(d.Mapping, p.push)}
+		})
+	})
+}

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/koppel/koppel/pkg/bus"
+	eventsv1 "github.com/koppel/koppel/proto/koppel/events/v1"
+	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// DefaultIntervals are the schedules of a tenant whose settings do not override them.
+var DefaultIntervals = map[string]time.Duration{
+	bus.KindRelation:     24 * time.Hour,
+	bus.KindRelationScan: 5 * time.Minute,
+	bus.KindProduct:      10 * time.Minute,
+	bus.KindPayment:      time.Hour,
+}
+
+var firedTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+	Name: "koppel_scheduler_commands_total",
+	Help: "Sync commands the scheduler published, by kind and whether JetStream found them duplicate (fired by another replica).",
+}, []string{"kind", "duplicate"})
+
+// slotStart is the start of the schedule slot that now falls in. Each tenant and kind has its own
+// phase within the interval, so a thousand tenants do not all pull at midnight.
+func slotStart(tenant, kind string, interval time.Duration, now time.Time) time.Time {
+	h := fnv.New64a()
+	h.Write([]byte(tenant + "/" + kind))
+	phase := time.Duration(h.Sum64() % uint64(interval))
+	n := (now.UnixNano() - int64(phase)) / int64(interval)
+	if now.UnixNano()-int64(phase) < 0 {
+		n--
+	}
+	return time.Unix(0, n*int64(interval)+int64(phase)).UTC()
+}
+
+// intervalOf is the tenant's interval for kind.
+func intervalOf(t *mappingv1.Tenant, kind string) time.Duration {
+	if s := t.GetSettings().GetScheduleSeconds()[kind]; s > 0 {
+		return time.Duration(s) * time.Second
+	}
+	return DefaultIntervals[kind]
+}
+
+// Scheduler publishes each active tenant's sync commands once per slot.
+//
+// Replicas need no coordination: a command's message ID is derived from tenant, kind and slot,
+// so JetStream keeps one of the copies that replicas publish together; and the last fired slot is
+// kept as a cursor, so a slot longer than JetStream's duplicate window is not fired twice either.
+type Scheduler struct {
+	mapping mappingv1.MappingServiceClient
+	pub     *bus.Publisher
+	log     *slog.Logger
+	now     func() time.Time
+}
+
+// Tick fires every due command once.
+func (s *Scheduler) Tick(ctx context.Context) error {
+	list, err := s.mapping.ListTenants(ctx, &mappingv1.ListTenantsRequest{})
+	if err != nil {
+		return fmt.Errorf("list tenants: %w", err)
+	}
+	now := s.now()
+	for _, t := range list.GetTenants() {
+		if t.GetState() != mappingv1.TenantState_TENANT_STATE_ACTIVE {
+			continue
+		}
+		for kind := range DefaultIntervals {
+			if err := s.fire(ctx, t, kind, now); err != nil {
+				s.log.WarnContext(ctx, "schedule failed; next tick retries", "tenant", t.GetId(), "kind", kind, "error", err)
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Scheduler) fire(ctx context.Context, t *mappingv1.Tenant, kind string, now time.Time) error {
+	slot := slotStart(t.GetId(), kind, intervalOf(t, kind), now)
+	cursor := "sched-" + kind
+	cur, err := s.mapping.GetCursor(ctx, &mappingv1.GetCursorRequest{TenantId: t.GetId(), Name: cursor})
+	if err != nil {
+		return fmt.Errorf("get cursor: %w", err)
+	}
+	if last, err := strconv.ParseInt(cur.GetValue(), 10, 64); err == nil && last >= slot.Unix() {
+		return nil
+	}
+	id := fmt.Sprintf("sched:%s:%s:%d", t.GetId(), kind, slot.Unix())
+	subject, err := bus.SyncCommandSubject(t.GetId(), kind)
+	if err != nil {
+		return err
+	}
+	cmd := &eventsv1.SyncCommand{TenantId: t.GetId(), Kind: kind, Slot: timestamppb.New(slot), Trigger: "schedule", RunId: id}
+	dup, err := s.pub.Publish(ctx, subject, cmd, id)
+	if err != nil {
+		return err
+	}
+	firedTotal.WithLabelValues(kind, strconv.FormatBool(dup)).Inc()
+	if !dup {
+		s.log.InfoContext(ctx, "sync command published", "tenant", t.GetId(), "kind", kind, "slot", slot)
+	}
+	_, err = s.mapping.SetCursor(ctx, &mappingv1.SetCursorRequest{TenantId: t.GetId(), Name: cursor, Value: strconv.FormatInt(slot.Unix(), 10)})
+	if err != nil {
+		return fmt.Errorf("set cursor: %w", err)
+	}
+	return nil
+}
+
+// Run ticks every interval until ctx is done.
+func (s *Scheduler) Run(ctx context.Context, every time.Duration) error {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if err := s.Tick(ctx); err != nil {
+			s.log.WarnContext(ctx, "tick failed", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/koppel/koppel/pkg/bus"
+	"github.com/koppel/koppel/pkg/localinfra"
+	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
+	"github.com/koppel/koppel/services/mapping/mappingtest"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+func TestSlotStartIsStableWithinASlot(t *testing.T) {
+	base := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	for _, interval := range []time.Duration{5 * time.Minute, time.Hour, 24 * time.Hour} {
+		s := slotStart("acme", "product", interval, base)
+		if s.After(base) || base.Sub(s) >= interval {
+			t.Fatalf("%s: slot %s does not contain %s", interval, s, base)
+		}
+		if got := slotStart("acme", "product", interval, s.Add(interval-time.Nanosecond)); !got.Equal(s) {
+			t.Fatalf("%s: last instant of the slot maps to %s, want %s", interval, got, s)
+		}
+		if got := slotStart("acme", "product", interval, s.Add(interval)); !got.Equal(s.Add(interval)) {
+			t.Fatalf("%s: next slot = %s", interval, got)
+		}
+	}
+	if slotStart("acme", "product", time.Hour, base).Equal(slotStart("other", "product", time.Hour, base)) &&
+		slotStart("b", "product", time.Hour, base).Equal(slotStart("c", "product", time.Hour, base)) {
+		t.Fatal("tenants share one phase")
+	}
+}
+
+func TestReplicasFireEachSlotOnce(t *testing.T) {
+	ctx := context.Background()
+	m := mappingtest.Start(t)
+	srv, err := localinfra.StartNATS(t.TempDir(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	nc, err := nats.Connect(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, _ := jetstream.New(nc)
+	if err := bus.EnsureTopology(ctx, js, bus.StreamOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"acme", "paused"} {
+		if _, err := m.Client.CreateTenant(ctx, &mappingv1.CreateTenantRequest{Tenant: &mappingv1.Tenant{Id: id}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := m.Client.SetTenantState(ctx, &mappingv1.SetTenantStateRequest{TenantId: "acme", State: mappingv1.TenantState_TENANT_STATE_ACTIVE}); err != nil {
+		t.Fatal(err)
+	}
+
+	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	replicas := []*Scheduler{
+		{mapping: m.Client, pub: bus.NewPublisher(js), log: quiet, now: clock},
+		{mapping: m.Client, pub: bus.NewPublisher(js), log: quiet, now: clock},
+	}
+	for range 3 {
+		for _, r := range replicas {
+			if err := r.Tick(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	count := func() uint64 {
+		s, _ := js.Stream(ctx, bus.StreamSyncCommands)
+		info, _ := s.Info(ctx, jetstream.WithSubjectFilter("sync.cmd.>"))
+		var n uint64
+		for subj, c := range info.State.Subjects {
+			if !strings.HasPrefix(subj, "sync.cmd.acme.") {
+				t.Fatalf("command for a tenant that is not active: %s", subj)
+			}
+			n += c
+		}
+		return n
+	}
+	if n := count(); n != uint64(len(DefaultIntervals)) {
+		t.Fatalf("after repeated ticks of two replicas: %d commands, want one per kind (%d)", n, len(DefaultIntervals))
+	}
+	// A day later every kind is due again, once, even though the duplicate window has passed.
+	now = now.Add(24 * time.Hour)
+	for _, r := range replicas {
+		if err := r.Tick(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := count(); n != 2*uint64(len(DefaultIntervals)) {
+		t.Fatalf("a day later: %d commands, want %d", n, 2*len(DefaultIntervals))
+	}
+}
