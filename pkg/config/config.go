@@ -28,10 +28,10 @@ type LookupFunc func(name string) (string, bool)
 
 // Var describes one configuration variable.
 type Var struct {
-	Name     string
-	Default  string
-	Help     string
-	Required bool
+	Name     string `json:"name"`
+	Default  string `json:"default"`
+	Help     string `json:"help"`
+	Required bool   `json:"required"`
 }
 
 // FromEnv loads dst (a pointer to a struct) from the process environment.

@@ -19,7 +19,7 @@ type sample struct {
 	Timeout time.Duration `env:"T_TIMEOUT" default:"5s"`
 	Tags    []string      `env:"T_TAGS" default:"a, b,,c"`
 	Ratio   float64       `env:"T_RATIO" default:"0.5"`
-	ignored string
+	NoTag   string
 }
 
 func (s *sample) Validate() error {

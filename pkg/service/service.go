@@ -13,6 +13,7 @@ package service
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -49,7 +50,14 @@ type Env struct {
 }
 
 // Main runs realMain as the named service and exits the process with its outcome.
+//
+// Run with the single argument -config-vars, the binary prints its configuration variables as
+// JSON and exits, so tooling can check manifests and docs against what the code reads.
 func Main[C Configured](name string, cfg C, realMain func(ctx context.Context, env *Env) error) {
+	if len(os.Args) == 2 && os.Args[1] == "-config-vars" {
+		_ = json.NewEncoder(os.Stdout).Encode(config.Describe(cfg))
+		return
+	}
 	if err := config.FromEnv(cfg); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 		os.Exit(2)

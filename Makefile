@@ -1,0 +1,53 @@
+# koppel — the two commands that matter are `make run` and `make test`.
+GO          ?= go
+PKGS        := github.com/koppel/koppel/...
+BUF         := $(GO) run github.com/bufbuild/buf/cmd/buf@v1.75.0
+STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
+GOFILES      = $(shell git ls-files '*.go' 2>/dev/null || find pkg services proto -name '*.go')
+
+.PHONY: run test check fmt-check vet staticcheck buf-lint generate generate-check lint bench build
+
+## run: start the whole system locally (embedded NATS, Redis, every service, the sandboxes)
+run:
+	$(GO) run ./services/devstack
+
+## test: every check, then every test of every module with the race detector
+test: check
+	$(GO) test -race -count=1 -timeout 40m $(PKGS)
+
+## check: formatting, vet, staticcheck, buf lint and the generated-code check
+check: fmt-check vet staticcheck buf-lint generate-check
+lint: check
+
+fmt-check:
+	@out=$$(gofmt -l $(GOFILES)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+staticcheck:
+	$(STATICCHECK) $(PKGS)
+
+buf-lint:
+	cd proto && $(BUF) lint
+
+## generate: regenerate the Go code of proto/
+generate:
+	cd proto && $(BUF) generate
+
+## generate-check: fail when the committed generated code is stale
+generate-check:
+	@tmp=$$(mktemp -d) && trap 'rm -rf $$tmp' EXIT && \
+	cd proto && $(BUF) generate -o $$tmp && \
+	for f in $$(cd $$tmp && find . -name '*.go'); do \
+	  cmp -s $$tmp/$$f $$f || { echo "proto/$$f is stale: run make generate"; exit 1; }; \
+	done
+
+## build: compile every service binary into bin/
+build:
+	$(GO) build -o bin/ ./services/gateway ./services/scheduler ./services/relation ./services/product \
+	  ./services/invoice ./services/payment ./services/mapping ./services/sandbox
+
+## bench: the Go benchmarks of every module
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m $(PKGS)

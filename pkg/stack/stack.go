@@ -1,0 +1,394 @@
+// Package stack runs the whole koppel system on one machine, every service as a real process:
+// an embedded NATS JetStream server, a Redis server, the mapping service, the gateway, the
+// scheduler, the four workers and the sandbox simulators. `make run` uses it for the local stack
+// and the end-to-end tests use it to test services as they run in production, including killing
+// and restarting them.
+package stack
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/koppel/koppel/pkg/httpapi"
+	"github.com/koppel/koppel/pkg/localinfra"
+)
+
+// Services in start order: mapping first, as every other service needs it.
+var Services = []string{"sandbox", "mapping", "gateway", "scheduler", "relation", "product", "invoice", "payment"}
+
+// Options configure a stack.
+type Options struct {
+	// BinDir holds the service binaries (see Build). Required.
+	BinDir string
+	// DataDir keeps NATS and Redis data, the encryption key and the logs. Required.
+	DataDir string
+	// RedisURL uses an existing Redis instead of starting one.
+	RedisURL string
+	// GatewayAddr and SandboxAddr are the user-facing addresses; default 127.0.0.1:0 (a free port).
+	GatewayAddr string
+	SandboxAddr string
+	// AdminToken is the gateway's admin bearer token; default a random one.
+	AdminToken string
+	// Env adds or overrides variables of every service (for example KOPPEL_LOG_LEVEL).
+	Env map[string]string
+	// Logs receives every service's log lines, prefixed with its name; default: discarded
+	// (they are always written to DataDir/logs).
+	Logs io.Writer
+	// Without leaves services out (for example "scheduler" in tests that drive runs by hand).
+	Without []string
+}
+
+// Stack is a running system.
+type Stack struct {
+	NATS       *localinfra.NATS
+	Redis      *localinfra.Redis
+	RedisURL   string
+	AdminToken string
+	// Addrs are the main address of each service: the gateway's and sandbox's HTTP, the
+	// mapping's gRPC; OpsAddrs their ops servers.
+	Addrs    map[string]string
+	OpsAddrs map[string]string
+
+	opts  Options
+	mu    sync.Mutex
+	procs map[string]*proc
+	env   map[string][]string
+}
+
+// RepoRoot finds the repository root (the directory with go.work) from the working directory up.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("go.work not found above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// Build compiles every service binary into binDir.
+func Build(ctx context.Context, binDir string) error {
+	root, err := RepoRoot()
+	if err != nil {
+		return err
+	}
+	args := []string{"build", "-o", binDir + string(os.PathSeparator)}
+	for _, s := range Services {
+		args = append(args, "./services/"+s)
+	}
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = root
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("go build: %w\n%s", err, out)
+	}
+	return nil
+}
+
+func addrOr(addr string) string {
+	if addr == "" {
+		return "127.0.0.1:0"
+	}
+	return addr
+}
+
+// freeAddr resolves ":0"-style addresses to a concrete free port, since the address must be
+// known before the process starts.
+func freeAddr(addr string) (string, error) {
+	host, port, err := splitHostPort(addr)
+	if err != nil {
+		return "", err
+	}
+	if port != "0" {
+		return addr, nil
+	}
+	p, err := localinfra.FreePort()
+	if err != nil {
+		return "", err
+	}
+	return host + ":" + strconv.Itoa(p), nil
+}
+
+func splitHostPort(addr string) (string, string, error) {
+	i := strings.LastIndexByte(addr, ':')
+	if i < 0 {
+		return "", "", fmt.Errorf("address %q: want host:port", addr)
+	}
+	host := addr[:i]
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return host, addr[i+1:], nil
+}
+
+// Start starts infrastructure and every service, and waits until each is ready.
+func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
+	if opts.BinDir == "" || opts.DataDir == "" {
+		return nil, errors.New("stack: BinDir and DataDir are required")
+	}
+	if opts.Logs == nil {
+		opts.Logs = io.Discard
+	}
+	for _, d := range []string{"nats", "redis", "logs"} {
+		if err := os.MkdirAll(filepath.Join(opts.DataDir, d), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	s := &Stack{opts: opts, procs: map[string]*proc{}, env: map[string][]string{}, Addrs: map[string]string{}, OpsAddrs: map[string]string{}}
+	defer func() {
+		if err != nil {
+			s.Stop()
+		}
+	}()
+
+	if s.NATS, err = localinfra.StartNATS(filepath.Join(opts.DataDir, "nats"), 0); err != nil {
+		return nil, err
+	}
+	s.RedisURL = opts.RedisURL
+	if s.RedisURL == "" {
+		if s.Redis, err = localinfra.StartRedis(filepath.Join(opts.DataDir, "redis")); err != nil {
+			return nil, err
+		}
+		s.RedisURL = "redis://" + s.Redis.Addr + "/0"
+	}
+	keys, err := encryptionKeys(opts.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	s.AdminToken = opts.AdminToken
+	if s.AdminToken == "" {
+		s.AdminToken = randomToken()
+	}
+
+	for _, name := range Services {
+		s.OpsAddrs[name], err = freeAddr("127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+	}
+	if s.Addrs["gateway"], err = freeAddr(addrOr(opts.GatewayAddr)); err != nil {
+		return nil, err
+	}
+	if s.Addrs["sandbox"], err = freeAddr(addrOr(opts.SandboxAddr)); err != nil {
+		return nil, err
+	}
+	if s.Addrs["mapping"], err = freeAddr("127.0.0.1:0"); err != nil {
+		return nil, err
+	}
+
+	common := map[string]string{
+		"KOPPEL_NATS_URL":     s.NATS.URL(),
+		"KOPPEL_MAPPING_ADDR": s.Addrs["mapping"],
+		"KOPPEL_LOG_LEVEL":    "info",
+	}
+	specific := map[string]map[string]string{
+		"sandbox": {"KOPPEL_HTTP_ADDR": s.Addrs["sandbox"]},
+		"mapping": {"KOPPEL_GRPC_ADDR": s.Addrs["mapping"], "KOPPEL_REDIS_URL": s.RedisURL, "KOPPEL_ENCRYPTION_KEYS": keys},
+		"gateway": {"KOPPEL_HTTP_ADDR": s.Addrs["gateway"], "KOPPEL_ADMIN_TOKEN_HASHES": httpapi.HashToken(s.AdminToken),
+			"KOPPEL_PUBLIC_URL": "http://" + s.Addrs["gateway"]},
+		"scheduler": {"KOPPEL_SCHEDULER_TICK": "5s"},
+	}
+	for _, name := range Services {
+		if s.without(name) {
+			continue
+		}
+		env := map[string]string{"KOPPEL_OPS_ADDR": s.OpsAddrs[name]}
+		for k, v := range common {
+			env[k] = v
+		}
+		for k, v := range specific[name] {
+			env[k] = v
+		}
+		for k, v := range opts.Env {
+			env[k] = v
+		}
+		for k, v := range env {
+			s.env[name] = append(s.env[name], k+"="+v)
+		}
+		if err := s.startProc(name); err != nil {
+			return nil, err
+		}
+	}
+	for _, name := range Services {
+		if s.without(name) {
+			continue
+		}
+		if err := s.WaitReady(ctx, name); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func (s *Stack) without(name string) bool {
+	for _, w := range s.opts.Without {
+		if w == name {
+			return true
+		}
+	}
+	return false
+}
+
+// encryptionKeys reads the stack's secret-encryption key from dataDir, making one the first time,
+// so a restarted stack can still open the secrets it stored.
+func encryptionKeys(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, "encryption-keys")
+	if b, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return "", err
+	}
+	spec := "local:" + base64.StdEncoding.EncodeToString(key)
+	if err := os.WriteFile(path, []byte(spec+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return spec, nil
+}
+
+func randomToken() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+type proc struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func (s *Stack) startProc(name string) error {
+	bin := filepath.Join(s.opts.BinDir, name)
+	logFile, err := os.OpenFile(filepath.Join(s.opts.DataDir, "logs", name+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), s.env[name]...)
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return fmt.Errorf("start %s: %w", name, err)
+	}
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			fmt.Fprintln(logFile, line)
+			fmt.Fprintf(s.opts.Logs, "%-9s | %s\n", name, line)
+		}
+		logFile.Close()
+	}()
+	go func() {
+		_ = cmd.Wait()
+		pw.Close()
+		close(p.done)
+	}()
+	s.mu.Lock()
+	s.procs[name] = p
+	s.mu.Unlock()
+	return nil
+}
+
+// WaitReady waits until the service's /readyz answers 200, or its process exits.
+func (s *Stack) WaitReady(ctx context.Context, name string) error {
+	s.mu.Lock()
+	p := s.procs[name]
+	s.mu.Unlock()
+	if p == nil {
+		return fmt.Errorf("%s is not running", name)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	url := "http://" + s.OpsAddrs[name] + "/readyz"
+	for {
+		select {
+		case <-p.done:
+			return fmt.Errorf("%s exited during start-up (see %s)", name, filepath.Join(s.opts.DataDir, "logs", name+".log"))
+		case <-ctx.Done():
+			return fmt.Errorf("%s not ready: %w", name, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+	}
+}
+
+// Kill kills a service with SIGKILL, as a crash would.
+func (s *Stack) Kill(name string) {
+	s.signal(name, syscall.SIGKILL)
+}
+
+// Terminate stops a service with SIGTERM and waits for its graceful shutdown.
+func (s *Stack) Terminate(name string) {
+	s.signal(name, syscall.SIGTERM)
+}
+
+func (s *Stack) signal(name string, sig syscall.Signal) {
+	s.mu.Lock()
+	p := s.procs[name]
+	delete(s.procs, name)
+	s.mu.Unlock()
+	if p == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(sig)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// Restart starts a stopped or killed service again and waits until it is ready.
+func (s *Stack) Restart(ctx context.Context, name string) error {
+	s.Terminate(name)
+	if err := s.startProc(name); err != nil {
+		return err
+	}
+	return s.WaitReady(ctx, name)
+}
+
+// Stop stops every service (gracefully, in reverse start order) and the infrastructure.
+func (s *Stack) Stop() {
+	for i := len(Services) - 1; i >= 0; i-- {
+		s.Terminate(Services[i])
+	}
+	if s.NATS != nil && s.NATS.Server != nil {
+		s.NATS.Stop()
+	}
+	if s.Redis != nil {
+		s.Redis.Stop()
+	}
+}

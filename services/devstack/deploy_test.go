@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/koppel/koppel/pkg/config"
+	"github.com/koppel/koppel/pkg/stack"
+	"gopkg.in/yaml.v3"
+)
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+// binaries builds every service once per test binary.
+func binaries(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "koppel-bin-")
+		if buildErr == nil {
+			buildErr = stack.Build(context.Background(), binDir)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binDir
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// configVars asks every service binary which variables it reads.
+func configVars(t *testing.T) map[string][]config.Var {
+	t.Helper()
+	dir := binaries(t)
+	out := map[string][]config.Var{}
+	for _, name := range stack.Services {
+		raw, err := exec.Command(filepath.Join(dir, name), "-config-vars").Output()
+		if err != nil {
+			t.Fatalf("%s -config-vars: %v", name, err)
+		}
+		var vars []config.Var
+		if err := json.Unmarshal(raw, &vars); err != nil {
+			t.Fatalf("%s -config-vars: %v", name, err)
+		}
+		out[name] = vars
+	}
+	return out
+}
+
+func known(vars []config.Var, name string) bool {
+	return slices.ContainsFunc(vars, func(v config.Var) bool { return v.Name == name })
+}
+
+func repoFile(t *testing.T, path string) []byte {
+	t.Helper()
+	root, err := stack.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(root, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+type composeFile struct {
+	Services map[string]struct {
+		Image   string            `yaml:"image"`
+		Command []string          `yaml:"command"`
+		Volumes []string          `yaml:"volumes"`
+		Env     map[string]string `yaml:"environment"`
+		Build   struct {
+			Dockerfile string            `yaml:"dockerfile"`
+			Args       map[string]string `yaml:"args"`
+		} `yaml:"build"`
+	} `yaml:"services"`
+	Volumes map[string]any `yaml:"volumes"`
+}
+
+func TestComposeWiresEveryServiceWithKnownVariables(t *testing.T) {
+	var c composeFile
+	if err := yaml.Unmarshal(repoFile(t, "docker-compose.yml"), &c); err != nil {
+		t.Fatalf("docker-compose.yml: %v", err)
+	}
+	vars := configVars(t)
+	for _, name := range stack.Services {
+		svc, ok := c.Services[name]
+		if !ok {
+			t.Errorf("docker-compose.yml has no service %q", name)
+			continue
+		}
+		if svc.Build.Args["SERVICE"] != name || svc.Build.Dockerfile != "deploy/Dockerfile" {
+			t.Errorf("%s: builds %q from %q", name, svc.Build.Args["SERVICE"], svc.Build.Dockerfile)
+		}
+		for k := range svc.Env {
+			if !known(vars[name], k) {
+				t.Errorf("%s: sets %s, which the service does not read", name, k)
+			}
+		}
+		for _, v := range vars[name] {
+			if v.Required {
+				if _, ok := svc.Env[v.Name]; !ok {
+					t.Errorf("%s: required %s not set", name, v.Name)
+				}
+			}
+		}
+	}
+	nats := c.Services["nats"]
+	if !slices.Contains(nats.Command, "-js") || len(nats.Volumes) == 0 {
+		t.Errorf("nats: want JetStream on and a volume, got %v %v", nats.Command, nats.Volumes)
+	}
+	redis := c.Services["redis"]
+	if !strings.Contains(strings.Join(redis.Command, " "), "--appendonly yes") || len(redis.Volumes) == 0 {
+		t.Errorf("redis: want AOF on and a volume, got %v %v", redis.Command, redis.Volumes)
+	}
+}
+
+func TestDockerfileBuildsStaticNonRootImages(t *testing.T) {
+	df := string(repoFile(t, "deploy/Dockerfile"))
+	var froms, users []string
+	for _, line := range strings.Split(df, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		switch strings.ToUpper(f[0]) {
+		case "FROM":
+			froms = append(froms, line)
+		case "USER":
+			users = append(users, line)
+		}
+	}
+	if len(froms) < 2 {
+		t.Fatalf("want a multi-stage build, got %v", froms)
+	}
+	if !strings.Contains(froms[len(froms)-1], "distroless/static") {
+		t.Errorf("final stage %q is not a small static base", froms[len(froms)-1])
+	}
+	if len(users) == 0 || !strings.Contains(users[len(users)-1], "nonroot") {
+		t.Errorf("final stage does not run as non-root: %v", users)
+	}
+	for _, want := range []string{"CGO_ENABLED=0", "./services/${SERVICE}", "ENTRYPOINT"} {
+		if !strings.Contains(df, want) {
+			t.Errorf("Dockerfile lacks %q", want)
+		}
+	}
+	for _, name := range stack.Services {
+		if !strings.Contains(df, "services/"+name+"/go.mod") {
+			t.Errorf("Dockerfile does not copy the module file of %s", name)
+		}
+	}
+}
+
+func TestReadmeDocumentsEveryVariable(t *testing.T) {
+	readme := string(repoFile(t, "README.md"))
+	for name, vars := range configVars(t) {
+		for _, v := range vars {
+			if !strings.Contains(readme, "`"+v.Name+"`") {
+				t.Errorf("README.md does not document %s (read by %s)", v.Name, name)
+			}
+		}
+	}
+	for _, v := range config.Describe(devConfig{}) {
+		if !strings.Contains(readme, "`"+v.Name+"`") {
+			t.Errorf("README.md does not document %s (read by make run)", v.Name)
+		}
+	}
+}

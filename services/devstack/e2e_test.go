@@ -1,0 +1,235 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha512"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/koppel/koppel/pkg/stack"
+)
+
+// The walking skeleton end to end: every service as a real process against an embedded NATS and a
+// real redis-server.
+
+func startStack(t *testing.T, without ...string) *stack.Stack {
+	t.Helper()
+	bin := binaries(t)
+	data := t.TempDir()
+	s, err := stack.Start(context.Background(), stack.Options{BinDir: bin, DataDir: data, Without: without})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.Stop()
+		if t.Failed() {
+			for _, name := range stack.Services {
+				b, _ := os.ReadFile(filepath.Join(data, "logs", name+".log"))
+				t.Logf("---- %s log (tail) ----\n%s", name, tail(string(b), 3000))
+			}
+		}
+	})
+	return s
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+type client struct {
+	t     *testing.T
+	base  string
+	token string
+}
+
+func (c *client) do(method, path string, body any) (int, map[string]any) {
+	c.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, c.base+path, rd)
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	raw, _ := io.ReadAll(resp.Body)
+	_ = json.Unmarshal(raw, &out)
+	return resp.StatusCode, out
+}
+
+func sign(secret string, body []byte) string {
+	m := hmac.New(sha512.New, []byte(secret))
+	m.Write(body)
+	return base64.StdEncoding.EncodeToString(m.Sum(nil))
+}
+
+func deliver(t *testing.T, s *stack.Stack, tenant, secret string, body []byte) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, "http://"+s.Addrs["gateway"]+"/webhooks/tribe/"+tenant, bytes.NewReader(body))
+	req.Header.Set("X-Tribe-Signature", sign(secret, body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func orgEvent(id string) []byte {
+	return []byte(fmt.Sprintf(`{"webhookId":"wh-1","payload":{"type":"EntityUpdateMutation","entityType":"Relation.Organization","entityId":%q}}`, id))
+}
+
+// metric reads one sample from a service's /metrics; 0 when absent.
+func metric(t *testing.T, s *stack.Stack, service, series string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + s.OpsAddrs[service] + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
+		}
+	}
+	return 0
+}
+
+func eventually(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func setUpTenant(t *testing.T, admin *client, id, secret string) {
+	t.Helper()
+	if code, body := admin.do("POST", "/admin/v1/tenants", map[string]string{"id": id, "display_name": "Acme BV"}); code != 201 {
+		t.Fatalf("create tenant: %d %v", code, body)
+	}
+	if code, body := admin.do("PUT", "/admin/v1/tenants/"+id+"/secrets/webhook_secret", map[string]string{"value": secret}); code != 204 {
+		t.Fatalf("put secret: %d %v", code, body)
+	}
+	if code, body := admin.do("PUT", "/admin/v1/tenants/"+id+"/state", map[string]string{"state": "active"}); code != 200 {
+		t.Fatalf("activate: %d %v", code, body)
+	}
+}
+
+const acked = `koppel_bus_messages_total{consumer="relation-evt",outcome="ack"}`
+
+func TestWalkingSkeletonWebhookToWorker(t *testing.T) {
+	s := startStack(t, "scheduler")
+	admin := &client{t: t, base: "http://" + s.Addrs["gateway"], token: s.AdminToken}
+	if code, _ := (&client{t: t, base: admin.base, token: "wrong"}).do("GET", "/admin/v1/tenants", nil); code != 401 {
+		t.Fatalf("wrong admin token: %d", code)
+	}
+	if code, body := admin.do("POST", "/admin/v1/tenants", map[string]string{"id": "Not Valid"}); code != 400 || body["error"] == nil {
+		t.Fatalf("invalid tenant ID: %d %v", code, body)
+	}
+	setUpTenant(t, admin, "acme", "whsec")
+
+	if code := deliver(t, s, "acme", "whsec", orgEvent("org-1")); code != 202 {
+		t.Fatalf("signed delivery: %d", code)
+	}
+	eventually(t, "the relation worker to ack the event", 20*time.Second, func() bool { return metric(t, s, "relation", acked) == 1 })
+
+	// Tribe retries a delivery it thinks failed: one event on the bus, however often.
+	for range 5 {
+		if code := deliver(t, s, "acme", "whsec", orgEvent("org-1")); code != 202 {
+			t.Fatalf("duplicate delivery: %d", code)
+		}
+	}
+	if n := metric(t, s, "gateway", `koppel_gateway_webhook_events_total{duplicate="true",entity="Relation_Organization"}`); n != 5 {
+		t.Fatalf("duplicates seen by JetStream = %v, want 5", n)
+	}
+
+	if code := deliver(t, s, "acme", "not-the-secret", orgEvent("org-2")); code != 401 {
+		t.Fatalf("bad signature: %d", code)
+	}
+	if code := deliver(t, s, "nobody", "whsec", orgEvent("org-2")); code != 404 {
+		t.Fatalf("unknown tenant: %d", code)
+	}
+	if code := deliver(t, s, "acme", "whsec", []byte(`{"payload":`)); code != 400 {
+		t.Fatalf("malformed body: %d", code)
+	}
+	if code := deliver(t, s, "acme", "whsec", bytes.Repeat([]byte(" "), 1<<20)); code != 413 {
+		t.Fatalf("oversized body: %d", code)
+	}
+
+	// A worker killed mid-flight loses nothing: the event waits for the restarted process.
+	s.Kill("relation")
+	if code := deliver(t, s, "acme", "whsec", orgEvent("org-3")); code != 202 {
+		t.Fatalf("delivery while relation is down: %d", code)
+	}
+	if err := s.Restart(context.Background(), "relation"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the restarted relation worker to ack the waiting event", 20*time.Second, func() bool { return metric(t, s, "relation", acked) == 1 })
+}
+
+func TestWalkingSkeletonSchedulerAndRunNow(t *testing.T) {
+	s := startStack(t)
+	admin := &client{t: t, base: "http://" + s.Addrs["gateway"], token: s.AdminToken}
+	setUpTenant(t, admin, "acme", "whsec")
+
+	finishedKinds := func() map[string]int {
+		code, body := admin.do("GET", "/admin/v1/tenants/acme/status", nil)
+		if code != 200 {
+			t.Fatalf("status: %d %v", code, body)
+		}
+		runs, _ := body["runs"].(map[string]any)
+		finished, _ := runs["finished"].([]any)
+		kinds := map[string]int{}
+		for _, r := range finished {
+			run := r.(map[string]any)
+			if run["status"] == "RUN_STATUS_SUCCEEDED" {
+				kinds[run["kind"].(string)]++
+			}
+		}
+		return kinds
+	}
+	eventually(t, "a scheduled run of every kind", 30*time.Second, func() bool {
+		k := finishedKinds()
+		return k["relation"] == 1 && k["relation-scan"] == 1 && k["product"] == 1 && k["payment"] == 1
+	})
+
+	code, body := admin.do("POST", "/admin/v1/tenants/acme/sync/product", nil)
+	if code != 202 || body["run_id"] == "" {
+		t.Fatalf("run now: %d %v", code, body)
+	}
+	eventually(t, "the manual product run", 20*time.Second, func() bool { return finishedKinds()["product"] == 2 })
+	if code, _ := admin.do("POST", "/admin/v1/tenants/acme/sync/everything", nil); code != 404 {
+		t.Fatalf("unknown kind: %d", code)
+	}
+	if code, _ := admin.do("POST", "/admin/v1/tenants/nobody/sync/product", nil); code != 404 {
+		t.Fatalf("unknown tenant: %d", code)
+	}
+}

@@ -1,0 +1,317 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/koppel/koppel/pkg/bus"
+	"github.com/koppel/koppel/pkg/httpapi"
+	eventsv1 "github.com/koppel/koppel/proto/koppel/events/v1"
+	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// admin is the admin API: tenants, status, run-now and dead letters.
+type admin struct {
+	mapping mappingv1.MappingServiceClient
+	pub     *bus.Publisher
+	dlq     *bus.DeadLetters
+	log     *slog.Logger
+	now     func() time.Time
+}
+
+// runNowKinds are the sync kinds an operator may start by hand.
+var runNowKinds = map[string]bool{
+	bus.KindImport: true, bus.KindRelation: true, bus.KindRelationScan: true, bus.KindProduct: true, bus.KindPayment: true,
+}
+
+func (a *admin) routes(mux *http.ServeMux, auth *httpapi.BearerAuth) {
+	handle := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, auth.Wrap(h)) }
+	handle("POST /admin/v1/tenants", a.createTenant)
+	handle("GET /admin/v1/tenants", a.listTenants)
+	handle("GET /admin/v1/tenants/{tenant}", a.getTenant)
+	handle("PUT /admin/v1/tenants/{tenant}/state", a.setState)
+	handle("PUT /admin/v1/tenants/{tenant}/secrets/{name}", a.putSecret)
+	handle("GET /admin/v1/tenants/{tenant}/status", a.status)
+	handle("POST /admin/v1/tenants/{tenant}/sync/{kind}", a.runNow)
+	handle("GET /admin/v1/deadletters", a.listDeadLetters)
+	handle("GET /admin/v1/deadletters/{seq}", a.getDeadLetter)
+	handle("POST /admin/v1/deadletters/{seq}/replay", a.replayDeadLetter)
+	handle("DELETE /admin/v1/deadletters/{seq}", a.deleteDeadLetter)
+}
+
+// writeGRPCError answers a mapping error with the matching HTTP status.
+func (a *admin) writeGRPCError(w http.ResponseWriter, r *http.Request, err error) {
+	st := status.Convert(err)
+	switch st.Code() {
+	case codes.InvalidArgument:
+		httpapi.WriteError(w, http.StatusBadRequest, "invalid_argument", st.Message())
+	case codes.NotFound:
+		httpapi.WriteError(w, http.StatusNotFound, "not_found", st.Message())
+	case codes.AlreadyExists:
+		httpapi.WriteError(w, http.StatusConflict, "already_exists", st.Message())
+	case codes.FailedPrecondition, codes.Aborted:
+		httpapi.WriteError(w, http.StatusConflict, "conflict", st.Message())
+	default:
+		a.log.ErrorContext(r.Context(), "mapping call failed", "error", err)
+		httpapi.WriteError(w, http.StatusServiceUnavailable, "unavailable", "the mapping service is not available; try again")
+	}
+}
+
+type createTenantRequest struct {
+	ID          string `json:"id"`
+	DisplayName string `json:"display_name"`
+}
+
+func (a *admin) createTenant(w http.ResponseWriter, r *http.Request) {
+	var req createTenantRequest
+	if !httpapi.DecodeJSON(w, r, &req) {
+		return
+	}
+	if !bus.ValidTenantID(req.ID) {
+		httpapi.WriteFieldError(w, "id", "want 1 to 40 lower-case letters, digits or dashes")
+		return
+	}
+	res, err := a.mapping.CreateTenant(r.Context(), &mappingv1.CreateTenantRequest{Tenant: &mappingv1.Tenant{Id: req.ID, DisplayName: req.DisplayName}})
+	if err != nil {
+		a.writeGRPCError(w, r, err)
+		return
+	}
+	httpapi.WriteProto(w, http.StatusCreated, res.GetTenant())
+}
+
+func (a *admin) listTenants(w http.ResponseWriter, r *http.Request) {
+	res, err := a.mapping.ListTenants(r.Context(), &mappingv1.ListTenantsRequest{})
+	if err != nil {
+		a.writeGRPCError(w, r, err)
+		return
+	}
+	httpapi.WriteProto(w, http.StatusOK, res)
+}
+
+func (a *admin) getTenant(w http.ResponseWriter, r *http.Request) {
+	res, err := a.mapping.GetTenant(r.Context(), &mappingv1.GetTenantRequest{TenantId: r.PathValue("tenant")})
+	if err != nil {
+		a.writeGRPCError(w, r, err)
+		return
+	}
+	httpapi.WriteProto(w, http.StatusOK, res.GetTenant())
+}
+
+var states = map[string]mappingv1.TenantState{
+	"setup": mappingv1.TenantState_TENANT_STATE_SETUP, "active": mappingv1.TenantState_TENANT_STATE_ACTIVE, "paused": mappingv1.TenantState_TENANT_STATE_PAUSED,
+}
+
+func (a *admin) setState(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		State string `json:"state"`
+	}
+	if !httpapi.DecodeJSON(w, r, &req) {
+		return
+	}
+	st, ok := states[req.State]
+	if !ok {
+		httpapi.WriteFieldError(w, "state", "want setup, active or paused")
+		return
+	}
+	res, err := a.mapping.SetTenantState(r.Context(), &mappingv1.SetTenantStateRequest{TenantId: r.PathValue("tenant"), State: st})
+	if err != nil {
+		a.writeGRPCError(w, r, err)
+		return
+	}
+	httpapi.WriteProto(w, http.StatusOK, res.GetTenant())
+}
+
+func (a *admin) putSecret(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Value string `json:"value"`
+	}
+	if !httpapi.DecodeJSON(w, r, &req) {
+		return
+	}
+	if req.Value == "" {
+		httpapi.WriteFieldError(w, "value", "required")
+		return
+	}
+	_, err := a.mapping.PutSecret(r.Context(), &mappingv1.PutSecretRequest{TenantId: r.PathValue("tenant"), Name: r.PathValue("name"), Value: []byte(req.Value)})
+	if err != nil {
+		a.writeGRPCError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *admin) status(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("tenant")
+	ctx := r.Context()
+	t, err := a.mapping.GetTenant(ctx, &mappingv1.GetTenantRequest{TenantId: id})
+	if err != nil {
+		a.writeGRPCError(w, r, err)
+		return
+	}
+	runs, err := a.mapping.ListRuns(ctx, &mappingv1.ListRunsRequest{TenantId: id, Limit: 5})
+	if err != nil {
+		a.writeGRPCError(w, r, err)
+		return
+	}
+	issues, err := a.mapping.ListIssues(ctx, &mappingv1.ListIssuesRequest{TenantId: id})
+	if err != nil {
+		a.writeGRPCError(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{
+		"tenant": httpapi.ProtoJSON(t.GetTenant()),
+		"runs":   httpapi.ProtoJSON(runs),
+		"issues": httpapi.ProtoJSON(issues),
+	})
+}
+
+func (a *admin) runNow(w http.ResponseWriter, r *http.Request) {
+	id, kind := r.PathValue("tenant"), r.PathValue("kind")
+	ctx := r.Context()
+	if !runNowKinds[kind] {
+		httpapi.WriteError(w, http.StatusNotFound, "unknown_kind", fmt.Sprintf("no sync kind %q", kind))
+		return
+	}
+	if _, err := a.mapping.GetTenant(ctx, &mappingv1.GetTenantRequest{TenantId: id}); err != nil {
+		a.writeGRPCError(w, r, err)
+		return
+	}
+	runs, err := a.mapping.ListRuns(ctx, &mappingv1.ListRunsRequest{TenantId: id, Kind: kind, Limit: 1})
+	if err != nil {
+		a.writeGRPCError(w, r, err)
+		return
+	}
+	if len(runs.GetCurrent()) > 0 {
+		httpapi.WriteError(w, http.StatusConflict, "run_in_progress", fmt.Sprintf("a %s run (%s) is in progress", kind, runs.GetCurrent()[0].GetId()))
+		return
+	}
+	runID, err := startSync(ctx, a.pub, id, kind, "manual", a.now())
+	if err != nil {
+		a.log.ErrorContext(ctx, "publish sync command", "error", err)
+		httpapi.WriteError(w, http.StatusServiceUnavailable, "unavailable", "the bus cannot take the command; try again")
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusAccepted, map[string]string{"run_id": runID})
+}
+
+// startSync publishes a sync command for a new run and returns the run's ID.
+func startSync(ctx context.Context, pub *bus.Publisher, tenant, kind, trigger string, now time.Time) (string, error) {
+	subject, err := bus.SyncCommandSubject(tenant, kind)
+	if err != nil {
+		return "", err
+	}
+	runID := fmt.Sprintf("%s:%s:%s:%d", trigger, tenant, kind, now.UnixNano())
+	cmd := &eventsv1.SyncCommand{TenantId: tenant, Kind: kind, Slot: timestamppb.New(now), Trigger: trigger, RunId: runID}
+	if _, err := pub.Publish(ctx, subject, cmd, runID); err != nil {
+		return "", err
+	}
+	return runID, nil
+}
+
+type deadLetterJSON struct {
+	Sequence        uint64    `json:"sequence"`
+	Tenant          string    `json:"tenant"`
+	Consumer        string    `json:"consumer"`
+	Reason          string    `json:"reason"`
+	OriginalSubject string    `json:"original_subject"`
+	OriginalMsgID   string    `json:"original_msg_id"`
+	Deliveries      int       `json:"deliveries"`
+	DeadAt          time.Time `json:"dead_at"`
+}
+
+func toJSON(d bus.DeadLetter) deadLetterJSON {
+	return deadLetterJSON{d.Sequence, d.Tenant, d.Consumer, d.Reason, d.OriginalSubject, d.OriginalMsgID, d.Deliveries, d.DeadAt}
+}
+
+func (a *admin) listDeadLetters(w http.ResponseWriter, r *http.Request) {
+	tenant := r.URL.Query().Get("tenant")
+	if tenant != "" && !bus.ValidTenantID(tenant) {
+		httpapi.WriteFieldError(w, "tenant", "not a tenant ID")
+		return
+	}
+	limit := 100
+	if s := r.URL.Query().Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 1000 {
+			httpapi.WriteFieldError(w, "limit", "want 1 to 1000")
+			return
+		}
+		limit = n
+	}
+	list, err := a.dlq.List(r.Context(), tenant, limit)
+	if err != nil {
+		a.log.ErrorContext(r.Context(), "list dead letters", "error", err)
+		httpapi.WriteError(w, http.StatusServiceUnavailable, "unavailable", "cannot read dead letters; try again")
+		return
+	}
+	out := make([]deadLetterJSON, 0, len(list))
+	for _, d := range list {
+		out = append(out, toJSON(d))
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"dead_letters": out})
+}
+
+func (a *admin) deadLetterSeq(w http.ResponseWriter, r *http.Request) (uint64, bool) {
+	seq, err := strconv.ParseUint(r.PathValue("seq"), 10, 64)
+	if err != nil || seq == 0 {
+		httpapi.WriteFieldError(w, "seq", "want a positive sequence number")
+		return 0, false
+	}
+	return seq, true
+}
+
+func (a *admin) deadLetterError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, bus.ErrDeadLetterNotFound) || errors.Is(err, jetstream.ErrMsgNotFound) {
+		httpapi.WriteError(w, http.StatusNotFound, "not_found", "no such dead letter")
+		return
+	}
+	a.log.ErrorContext(r.Context(), "dead letter", "error", err)
+	httpapi.WriteError(w, http.StatusServiceUnavailable, "unavailable", "cannot reach the dead letters; try again")
+}
+
+func (a *admin) getDeadLetter(w http.ResponseWriter, r *http.Request) {
+	seq, ok := a.deadLetterSeq(w, r)
+	if !ok {
+		return
+	}
+	d, err := a.dlq.Get(r.Context(), seq)
+	if err != nil {
+		a.deadLetterError(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, toJSON(d))
+}
+
+func (a *admin) replayDeadLetter(w http.ResponseWriter, r *http.Request) {
+	seq, ok := a.deadLetterSeq(w, r)
+	if !ok {
+		return
+	}
+	if err := a.dlq.Replay(r.Context(), seq); err != nil {
+		a.deadLetterError(w, r, err)
+		return
+	}
+	a.log.InfoContext(r.Context(), "dead letter replayed", "seq", seq)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *admin) deleteDeadLetter(w http.ResponseWriter, r *http.Request) {
+	seq, ok := a.deadLetterSeq(w, r)
+	if !ok {
+		return
+	}
+	if err := a.dlq.Delete(r.Context(), seq); err != nil {
+		a.deadLetterError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,71 @@
+// Command gateway is koppel's HTTP edge: it takes Tribe webhooks and turns each event into a bus
+// message, and it serves the admin API (tenants, status, run-now, dead letters).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/koppel/koppel/pkg/bus"
+	"github.com/koppel/koppel/pkg/deps"
+	"github.com/koppel/koppel/pkg/httpapi"
+	"github.com/koppel/koppel/pkg/service"
+)
+
+type config struct {
+	service.Common
+	deps.Config
+	HTTPAddr         string   `env:"KOPPEL_HTTP_ADDR" default:":8080" help:"Address of the webhook intake and the admin API."`
+	PublicURL        string   `env:"KOPPEL_PUBLIC_URL" default:"http://localhost:8080" help:"URL at which Tribe reaches the gateway; webhooks are registered as <url>/webhooks/tribe/<tenant>."`
+	AdminTokenHashes []string `env:"KOPPEL_ADMIN_TOKEN_HASHES" required:"true" help:"SHA-256 hashes (hex) of the admin API's bearer tokens, comma-separated."`
+	SignatureHeader  string   `env:"KOPPEL_WEBHOOK_SIGNATURE_HEADER" default:"X-Tribe-Signature" help:"Header that carries the Tribe webhook signature."`
+	SignatureScheme  string   `env:"KOPPEL_WEBHOOK_SIGNATURE_SCHEME" default:"hmac-sha512-base64" help:"How Tribe signs webhooks: hmac-sha512-base64, hmac-sha512-hex or sha512-concat-base64."`
+}
+
+func (c *config) Validate() error {
+	if _, err := httpapi.NewBearerAuth(c.AdminTokenHashes); err != nil {
+		return fmt.Errorf("KOPPEL_ADMIN_TOKEN_HASHES: %w", err)
+	}
+	if c.SignatureHeader == "" {
+		return errors.New("KOPPEL_WEBHOOK_SIGNATURE_HEADER: required")
+	}
+	return c.Config.Validate()
+}
+
+func main() {
+	var cfg config
+	service.Main("gateway", &cfg, func(ctx context.Context, env *service.Env) error { return realMain(ctx, env, &cfg) })
+}
+
+func realMain(ctx context.Context, env *service.Env, cfg *config) error {
+	codec, err := newTribeCodec(cfg.SignatureHeader, cfg.SignatureScheme)
+	if err != nil {
+		return fmt.Errorf("config: KOPPEL_WEBHOOK_SIGNATURE_SCHEME: %w", err)
+	}
+	auth, err := httpapi.NewBearerAuth(cfg.AdminTokenHashes)
+	if err != nil {
+		return err
+	}
+	d, err := deps.Connect(ctx, env, cfg.Config)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+
+	mux := http.NewServeMux()
+	mux.Handle("POST /webhooks/tribe/{tenant}", &webhooks{mapping: d.Mapping, pub: d.Publisher, codec: codec, log: env.Log})
+	a := &admin{mapping: d.Mapping, pub: d.Publisher, dlq: bus.NewDeadLetters(d.JS), log: env.Log, now: time.Now}
+	a.routes(mux, auth)
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second}
+	env.Log.Info("serving HTTP", "addr", ln.Addr().String())
+	return env.Run(ctx, service.HTTPPart("http", srv, ln))
+}
