@@ -59,6 +59,8 @@ type webhooks struct {
 	pub     *bus.Publisher
 	codec   deliveryCodec
 	log     *slog.Logger
+	// publishTimeout bounds storing one delivery's events (default 10s).
+	publishTimeout time.Duration
 }
 
 func (h *webhooks) reject(w http.ResponseWriter, r *http.Request, status int, outcome, message string, attrs ...any) {
@@ -120,7 +122,11 @@ func (h *webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *webhooks) publish(ctx context.Context, tenant string, events []tribeEvent) error {
 	// The publish must finish even when Tribe hangs up, or a half-stored delivery would
 	// depend on the next retry.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	timeout := h.publishTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
 	for _, e := range events {
 		subject, err := bus.TribeEventSubject(tenant, e.Entity)
