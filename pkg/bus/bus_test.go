@@ -27,7 +27,7 @@ type env struct {
 	pub *bus.Publisher
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	srv, err := localinfra.StartNATS(t.TempDir(), 0)
 	if err != nil {
@@ -49,7 +49,7 @@ func newEnv(t *testing.T) *env {
 	return &env{srv: srv, nc: nc, js: js, pub: bus.NewPublisher(js)}
 }
 
-func (e *env) publish(t *testing.T, tenant, entity, id string) {
+func (e *env) publish(t testing.TB, tenant, entity, id string) {
 	t.Helper()
 	subj, err := bus.TribeEventSubject(tenant, entity)
 	if err != nil {
@@ -60,7 +60,7 @@ func (e *env) publish(t *testing.T, tenant, entity, id string) {
 	}
 }
 
-func (e *env) consumer(t *testing.T, spec bus.ConsumerSpec) jetstream.Consumer {
+func (e *env) consumer(t testing.TB, spec bus.ConsumerSpec) jetstream.Consumer {
 	t.Helper()
 	spec.Stream = bus.StreamTribeEvents
 	if spec.Durable == "" {
@@ -93,7 +93,7 @@ func (r *issues) RecordIssue(_ context.Context, _ string, issue *mappingv1.Issue
 
 func (r *issues) count() int { r.mu.Lock(); defer r.mu.Unlock(); return len(r.got) }
 
-func startWorker(t *testing.T, e *env, c jetstream.Consumer, h bus.Handler, opts bus.ConsumerOptions) (stop func() error) {
+func startWorker(t testing.TB, e *env, c jetstream.Consumer, h bus.Handler, opts bus.ConsumerOptions) (stop func() error) {
 	t.Helper()
 	if opts.Issues == nil {
 		opts.Issues = &issues{}

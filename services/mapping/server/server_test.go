@@ -30,7 +30,7 @@ type harness struct {
 
 var testKey = base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	t.Helper()
 	rs, err := localinfra.StartRedisServer(t.TempDir())
 	if err != nil {
@@ -68,7 +68,7 @@ func wantCode(t *testing.T, err error, code codes.Code) {
 
 var ctx = context.Background()
 
-func (h *harness) tenant(t *testing.T, id string) {
+func (h *harness) tenant(t testing.TB, id string) {
 	t.Helper()
 	_, err := h.client.CreateTenant(ctx, &mappingv1.CreateTenantRequest{Tenant: &mappingv1.Tenant{Id: id, DisplayName: "Acme BV"}})
 	if err != nil {
