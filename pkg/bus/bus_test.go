@@ -11,42 +11,23 @@ import (
 	"time"
 
 	"github.com/koppel/koppel/pkg/bus"
-	"github.com/koppel/koppel/pkg/localinfra"
+	"github.com/koppel/koppel/pkg/bustest"
 	eventsv1 "github.com/koppel/koppel/proto/koppel/events/v1"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 type env struct {
-	srv *localinfra.NATS
-	nc  *nats.Conn
 	js  jetstream.JetStream
 	pub *bus.Publisher
 }
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	srv, err := localinfra.StartNATS(t.TempDir(), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
-	nc, err := nats.Connect(srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bus.EnsureStreams(context.Background(), js, bus.StreamOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	return &env{srv: srv, nc: nc, js: js, pub: bus.NewPublisher(js)}
+	b := bustest.Start(t)
+	return &env{js: b.JS, pub: bus.NewPublisher(b.JS)}
 }
 
 func (e *env) publish(t testing.TB, tenant, entity, id string) {

@@ -16,10 +16,10 @@ import (
 	"time"
 
 	"github.com/koppel/koppel/pkg/bus"
+	"github.com/koppel/koppel/pkg/bustest"
 	"github.com/koppel/koppel/pkg/localinfra"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
 	"github.com/koppel/koppel/services/mapping/mappingtest"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -34,20 +34,8 @@ func newIntake(t *testing.T) *intake {
 	t.Helper()
 	ctx := context.Background()
 	m := mappingtest.Start(t)
-	ns, err := localinfra.StartNATS(t.TempDir(), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Stop)
-	nc, err := nats.Connect(ns.URL(), nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
-	if err := bus.EnsureTopology(ctx, js, bus.StreamOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	b := bustest.Start(t)
+	ns, js := b.Server, b.JS
 	if _, err := m.Client.CreateTenant(ctx, &mappingv1.CreateTenantRequest{Tenant: &mappingv1.Tenant{Id: "acme"}}); err != nil {
 		t.Fatal(err)
 	}

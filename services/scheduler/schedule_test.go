@@ -9,10 +9,9 @@ import (
 	"time"
 
 	"github.com/koppel/koppel/pkg/bus"
-	"github.com/koppel/koppel/pkg/localinfra"
+	"github.com/koppel/koppel/pkg/bustest"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
 	"github.com/koppel/koppel/services/mapping/mappingtest"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -39,20 +38,7 @@ func TestSlotStartIsStableWithinASlot(t *testing.T) {
 func TestReplicasFireEachSlotOnce(t *testing.T) {
 	ctx := context.Background()
 	m := mappingtest.Start(t)
-	srv, err := localinfra.StartNATS(t.TempDir(), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
-	nc, err := nats.Connect(srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
-	if err := bus.EnsureTopology(ctx, js, bus.StreamOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	js := bustest.Start(t).JS
 	for _, id := range []string{"acme", "paused"} {
 		if _, err := m.Client.CreateTenant(ctx, &mappingv1.CreateTenantRequest{Tenant: &mappingv1.Tenant{Id: id}}); err != nil {
 			t.Fatal(err)
