@@ -167,10 +167,16 @@ func (a *admin) status(w http.ResponseWriter, r *http.Request) {
 		a.writeGRPCError(w, r, err)
 		return
 	}
+	history, err := a.mapping.ListHistory(ctx, &mappingv1.ListHistoryRequest{TenantId: id, Limit: 20})
+	if err != nil {
+		a.writeGRPCError(w, r, err)
+		return
+	}
 	httpapi.WriteJSON(w, http.StatusOK, map[string]any{
-		"tenant": httpapi.ProtoJSON(t.GetTenant()),
-		"runs":   httpapi.ProtoJSON(runs),
-		"issues": httpapi.ProtoJSON(issues),
+		"tenant":  httpapi.ProtoJSON(t.GetTenant()),
+		"runs":    httpapi.ProtoJSON(runs),
+		"issues":  httpapi.ProtoJSON(issues),
+		"history": httpapi.ProtoJSON(history),
 	})
 }
 

@@ -105,3 +105,59 @@ func (s *Server) ListIssues(ctx context.Context, req *mappingv1.ListIssuesReques
 	})
 	return out, nil
 }
+
+const maxHistory = 1000
+
+func (s *Server) RecordHistory(ctx context.Context, req *mappingv1.RecordHistoryRequest) (*mappingv1.RecordHistoryResponse, error) {
+	if err := checkTenant(req.GetTenantId()); err != nil {
+		return nil, err
+	}
+	e := proto.Clone(req.GetEntry()).(*mappingv1.HistoryEntry)
+	if e == nil || e.GetCode() == "" || e.GetMessage() == "" {
+		return nil, invalid("entry.code and entry.message: required")
+	}
+	if len(e.GetMessage()) > 2000 || len(e.GetDetails()) > 20 {
+		return nil, invalid("entry: message at most 2000 bytes, at most 20 details")
+	}
+	if e.At == nil {
+		e.At = timestamppb.New(s.now())
+	}
+	blob, err := proto.Marshal(e)
+	if err != nil {
+		return nil, internal("encode history", err)
+	}
+	k := key(req.GetTenantId(), "history")
+	pipe := s.rdb.TxPipeline()
+	pipe.LPush(ctx, k, blob)
+	pipe.LTrim(ctx, k, 0, maxHistory-1)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, internal("record history", err)
+	}
+	return &mappingv1.RecordHistoryResponse{}, nil
+}
+
+func (s *Server) ListHistory(ctx context.Context, req *mappingv1.ListHistoryRequest) (*mappingv1.ListHistoryResponse, error) {
+	if err := checkTenant(req.GetTenantId()); err != nil {
+		return nil, err
+	}
+	limit := int64(req.GetLimit())
+	if limit <= 0 {
+		limit = 50
+	}
+	if limit > maxHistory {
+		return nil, invalid("limit: at most %d", maxHistory)
+	}
+	blobs, err := s.rdb.LRange(ctx, key(req.GetTenantId(), "history"), 0, limit-1).Result()
+	if err != nil {
+		return nil, internal("list history", err)
+	}
+	out := &mappingv1.ListHistoryResponse{}
+	for _, b := range blobs {
+		e := &mappingv1.HistoryEntry{}
+		if err := proto.Unmarshal([]byte(b), e); err != nil {
+			return nil, internal("decode history", err)
+		}
+		out.Entries = append(out.Entries, e)
+	}
+	return out, nil
+}

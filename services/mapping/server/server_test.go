@@ -452,3 +452,21 @@ func TestRedisDownIsUnavailableAndRecovers(t *testing.T) {
 		t.Fatalf("after restart: %v", err)
 	}
 }
+
+func TestHistoryIsCappedNewestFirst(t *testing.T) {
+	h := newHarness(t)
+	for i := range 1005 {
+		_, err := h.client.RecordHistory(ctx, &mappingv1.RecordHistoryRequest{TenantId: "acme", Entry: &mappingv1.HistoryEntry{
+			Code: "conflict_settled", Kind: "organization", EntityId: fmt.Sprint(i), Message: "name changed on both sides",
+			Details: map[string]string{"field": "name", "winner": "tribe"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := h.client.ListHistory(ctx, &mappingv1.ListHistoryRequest{TenantId: "acme", Limit: 1000})
+	if err != nil || len(res.Entries) != 1000 || res.Entries[0].EntityId != "1004" || res.Entries[999].EntityId != "5" {
+		t.Fatalf("history: %d entries, first %v, %v", len(res.GetEntries()), res.GetEntries()[0], err)
+	}
+	_, err = h.client.RecordHistory(ctx, &mappingv1.RecordHistoryRequest{TenantId: "acme", Entry: &mappingv1.HistoryEntry{}})
+	wantCode(t, err, codes.InvalidArgument)
+}

@@ -3467,6 +3467,278 @@ func (x *ListIssuesResponse) GetIssues() []*Issue {
 	return nil
 }
 
+// HistoryEntry is one thing koppel did or decided for a tenant.
+type HistoryEntry struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	At    *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=at,proto3" json:"at,omitempty"`
+	// Machine-readable code, for example "conflict_settled".
+	Code     string `protobuf:"bytes,2,opt,name=code,proto3" json:"code,omitempty"`
+	Kind     string `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
+	EntityId string `protobuf:"bytes,4,opt,name=entity_id,json=entityId,proto3" json:"entity_id,omitempty"`
+	Message  string `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	// Details, for example field, tribe, eboekhouden and winner of a conflict.
+	Details       map[string]string `protobuf:"bytes,6,rep,name=details,proto3" json:"details,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HistoryEntry) Reset() {
+	*x = HistoryEntry{}
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HistoryEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HistoryEntry) ProtoMessage() {}
+
+func (x *HistoryEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HistoryEntry.ProtoReflect.Descriptor instead.
+func (*HistoryEntry) Descriptor() ([]byte, []int) {
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *HistoryEntry) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *HistoryEntry) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *HistoryEntry) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *HistoryEntry) GetEntityId() string {
+	if x != nil {
+		return x.EntityId
+	}
+	return ""
+}
+
+func (x *HistoryEntry) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *HistoryEntry) GetDetails() map[string]string {
+	if x != nil {
+		return x.Details
+	}
+	return nil
+}
+
+type RecordHistoryRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	Entry         *HistoryEntry          `protobuf:"bytes,2,opt,name=entry,proto3" json:"entry,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordHistoryRequest) Reset() {
+	*x = RecordHistoryRequest{}
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordHistoryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordHistoryRequest) ProtoMessage() {}
+
+func (x *RecordHistoryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordHistoryRequest.ProtoReflect.Descriptor instead.
+func (*RecordHistoryRequest) Descriptor() ([]byte, []int) {
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *RecordHistoryRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *RecordHistoryRequest) GetEntry() *HistoryEntry {
+	if x != nil {
+		return x.Entry
+	}
+	return nil
+}
+
+type RecordHistoryResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordHistoryResponse) Reset() {
+	*x = RecordHistoryResponse{}
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordHistoryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordHistoryResponse) ProtoMessage() {}
+
+func (x *RecordHistoryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordHistoryResponse.ProtoReflect.Descriptor instead.
+func (*RecordHistoryResponse) Descriptor() ([]byte, []int) {
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{60}
+}
+
+type ListHistoryRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// Entries to return (default 50, at most 1000).
+	Limit         int32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListHistoryRequest) Reset() {
+	*x = ListHistoryRequest{}
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListHistoryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListHistoryRequest) ProtoMessage() {}
+
+func (x *ListHistoryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListHistoryRequest.ProtoReflect.Descriptor instead.
+func (*ListHistoryRequest) Descriptor() ([]byte, []int) {
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *ListHistoryRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *ListHistoryRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type ListHistoryResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Entries       []*HistoryEntry        `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListHistoryResponse) Reset() {
+	*x = ListHistoryResponse{}
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListHistoryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListHistoryResponse) ProtoMessage() {}
+
+func (x *ListHistoryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListHistoryResponse.ProtoReflect.Descriptor instead.
+func (*ListHistoryResponse) Descriptor() ([]byte, []int) {
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *ListHistoryResponse) GetEntries() []*HistoryEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
 var File_koppel_mapping_v1_mapping_proto protoreflect.FileDescriptor
 
 const file_koppel_mapping_v1_mapping_proto_rawDesc = "" +
@@ -3695,7 +3967,26 @@ const file_koppel_mapping_v1_mapping_proto_rawDesc = "" +
 	"\x11ListIssuesRequest\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\"F\n" +
 	"\x12ListIssuesResponse\x120\n" +
-	"\x06issues\x18\x01 \x03(\v2\x18.koppel.mapping.v1.IssueR\x06issues*u\n" +
+	"\x06issues\x18\x01 \x03(\v2\x18.koppel.mapping.v1.IssueR\x06issues\"\x9d\x02\n" +
+	"\fHistoryEntry\x12*\n" +
+	"\x02at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x12\n" +
+	"\x04code\x18\x02 \x01(\tR\x04code\x12\x12\n" +
+	"\x04kind\x18\x03 \x01(\tR\x04kind\x12\x1b\n" +
+	"\tentity_id\x18\x04 \x01(\tR\bentityId\x12\x18\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage\x12F\n" +
+	"\adetails\x18\x06 \x03(\v2,.koppel.mapping.v1.HistoryEntry.DetailsEntryR\adetails\x1a:\n" +
+	"\fDetailsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"j\n" +
+	"\x14RecordHistoryRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x125\n" +
+	"\x05entry\x18\x02 \x01(\v2\x1f.koppel.mapping.v1.HistoryEntryR\x05entry\"\x17\n" +
+	"\x15RecordHistoryResponse\"G\n" +
+	"\x12ListHistoryRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\x05R\x05limit\"P\n" +
+	"\x13ListHistoryResponse\x129\n" +
+	"\aentries\x18\x01 \x03(\v2\x1f.koppel.mapping.v1.HistoryEntryR\aentries*u\n" +
 	"\vTenantState\x12\x1c\n" +
 	"\x18TENANT_STATE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12TENANT_STATE_SETUP\x10\x01\x12\x17\n" +
@@ -3706,7 +3997,7 @@ const file_koppel_mapping_v1_mapping_proto_rawDesc = "" +
 	"\x12RUN_STATUS_RUNNING\x10\x01\x12\x18\n" +
 	"\x14RUN_STATUS_SUCCEEDED\x10\x02\x12\x16\n" +
 	"\x12RUN_STATUS_PARTIAL\x10\x03\x12\x15\n" +
-	"\x11RUN_STATUS_FAILED\x10\x042\x8a\x13\n" +
+	"\x11RUN_STATUS_FAILED\x10\x042\xcc\x14\n" +
 	"\x0eMappingService\x12_\n" +
 	"\fCreateTenant\x12&.koppel.mapping.v1.CreateTenantRequest\x1a'.koppel.mapping.v1.CreateTenantResponse\x12V\n" +
 	"\tGetTenant\x12#.koppel.mapping.v1.GetTenantRequest\x1a$.koppel.mapping.v1.GetTenantResponse\x12\\\n" +
@@ -3738,7 +4029,9 @@ const file_koppel_mapping_v1_mapping_proto_rawDesc = "" +
 	"\vRecordIssue\x12%.koppel.mapping.v1.RecordIssueRequest\x1a&.koppel.mapping.v1.RecordIssueResponse\x12_\n" +
 	"\fResolveIssue\x12&.koppel.mapping.v1.ResolveIssueRequest\x1a'.koppel.mapping.v1.ResolveIssueResponse\x12Y\n" +
 	"\n" +
-	"ListIssues\x12$.koppel.mapping.v1.ListIssuesRequest\x1a%.koppel.mapping.v1.ListIssuesResponseB<Z:github.com/koppel/koppel/proto/koppel/mapping/v1;mappingv1b\x06proto3"
+	"ListIssues\x12$.koppel.mapping.v1.ListIssuesRequest\x1a%.koppel.mapping.v1.ListIssuesResponse\x12b\n" +
+	"\rRecordHistory\x12'.koppel.mapping.v1.RecordHistoryRequest\x1a(.koppel.mapping.v1.RecordHistoryResponse\x12\\\n" +
+	"\vListHistory\x12%.koppel.mapping.v1.ListHistoryRequest\x1a&.koppel.mapping.v1.ListHistoryResponseB<Z:github.com/koppel/koppel/proto/koppel/mapping/v1;mappingv1b\x06proto3"
 
 var (
 	file_koppel_mapping_v1_mapping_proto_rawDescOnce sync.Once
@@ -3753,7 +4046,7 @@ func file_koppel_mapping_v1_mapping_proto_rawDescGZIP() []byte {
 }
 
 var file_koppel_mapping_v1_mapping_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_koppel_mapping_v1_mapping_proto_msgTypes = make([]protoimpl.MessageInfo, 60)
+var file_koppel_mapping_v1_mapping_proto_msgTypes = make([]protoimpl.MessageInfo, 66)
 var file_koppel_mapping_v1_mapping_proto_goTypes = []any{
 	(TenantState)(0),                     // 0: koppel.mapping.v1.TenantState
 	(RunStatus)(0),                       // 1: koppel.mapping.v1.RunStatus
@@ -3815,17 +4108,23 @@ var file_koppel_mapping_v1_mapping_proto_goTypes = []any{
 	(*ResolveIssueResponse)(nil),         // 57: koppel.mapping.v1.ResolveIssueResponse
 	(*ListIssuesRequest)(nil),            // 58: koppel.mapping.v1.ListIssuesRequest
 	(*ListIssuesResponse)(nil),           // 59: koppel.mapping.v1.ListIssuesResponse
-	nil,                                  // 60: koppel.mapping.v1.TenantSettings.ScheduleSecondsEntry
-	nil,                                  // 61: koppel.mapping.v1.TenantSettings.LinksEntry
-	(*timestamppb.Timestamp)(nil),        // 62: google.protobuf.Timestamp
+	(*HistoryEntry)(nil),                 // 60: koppel.mapping.v1.HistoryEntry
+	(*RecordHistoryRequest)(nil),         // 61: koppel.mapping.v1.RecordHistoryRequest
+	(*RecordHistoryResponse)(nil),        // 62: koppel.mapping.v1.RecordHistoryResponse
+	(*ListHistoryRequest)(nil),           // 63: koppel.mapping.v1.ListHistoryRequest
+	(*ListHistoryResponse)(nil),          // 64: koppel.mapping.v1.ListHistoryResponse
+	nil,                                  // 65: koppel.mapping.v1.TenantSettings.ScheduleSecondsEntry
+	nil,                                  // 66: koppel.mapping.v1.TenantSettings.LinksEntry
+	nil,                                  // 67: koppel.mapping.v1.HistoryEntry.DetailsEntry
+	(*timestamppb.Timestamp)(nil),        // 68: google.protobuf.Timestamp
 }
 var file_koppel_mapping_v1_mapping_proto_depIdxs = []int32{
 	0,  // 0: koppel.mapping.v1.Tenant.state:type_name -> koppel.mapping.v1.TenantState
 	3,  // 1: koppel.mapping.v1.Tenant.settings:type_name -> koppel.mapping.v1.TenantSettings
-	62, // 2: koppel.mapping.v1.Tenant.created_at:type_name -> google.protobuf.Timestamp
-	62, // 3: koppel.mapping.v1.Tenant.updated_at:type_name -> google.protobuf.Timestamp
-	60, // 4: koppel.mapping.v1.TenantSettings.schedule_seconds:type_name -> koppel.mapping.v1.TenantSettings.ScheduleSecondsEntry
-	61, // 5: koppel.mapping.v1.TenantSettings.links:type_name -> koppel.mapping.v1.TenantSettings.LinksEntry
+	68, // 2: koppel.mapping.v1.Tenant.created_at:type_name -> google.protobuf.Timestamp
+	68, // 3: koppel.mapping.v1.Tenant.updated_at:type_name -> google.protobuf.Timestamp
+	65, // 4: koppel.mapping.v1.TenantSettings.schedule_seconds:type_name -> koppel.mapping.v1.TenantSettings.ScheduleSecondsEntry
+	66, // 5: koppel.mapping.v1.TenantSettings.links:type_name -> koppel.mapping.v1.TenantSettings.LinksEntry
 	2,  // 6: koppel.mapping.v1.CreateTenantRequest.tenant:type_name -> koppel.mapping.v1.Tenant
 	2,  // 7: koppel.mapping.v1.CreateTenantResponse.tenant:type_name -> koppel.mapping.v1.Tenant
 	2,  // 8: koppel.mapping.v1.GetTenantResponse.tenant:type_name -> koppel.mapping.v1.Tenant
@@ -3834,17 +4133,17 @@ var file_koppel_mapping_v1_mapping_proto_depIdxs = []int32{
 	2,  // 11: koppel.mapping.v1.UpdateTenantSettingsResponse.tenant:type_name -> koppel.mapping.v1.Tenant
 	0,  // 12: koppel.mapping.v1.SetTenantStateRequest.state:type_name -> koppel.mapping.v1.TenantState
 	2,  // 13: koppel.mapping.v1.SetTenantStateResponse.tenant:type_name -> koppel.mapping.v1.Tenant
-	62, // 14: koppel.mapping.v1.Link.synced_at:type_name -> google.protobuf.Timestamp
+	68, // 14: koppel.mapping.v1.Link.synced_at:type_name -> google.protobuf.Timestamp
 	18, // 15: koppel.mapping.v1.CreateLinkResponse.link:type_name -> koppel.mapping.v1.Link
 	18, // 16: koppel.mapping.v1.GetLinkResponse.link:type_name -> koppel.mapping.v1.Link
 	18, // 17: koppel.mapping.v1.BatchGetLinksResponse.links:type_name -> koppel.mapping.v1.Link
 	18, // 18: koppel.mapping.v1.SaveSyncedRecordResponse.link:type_name -> koppel.mapping.v1.Link
-	62, // 19: koppel.mapping.v1.AcquireLeaseResponse.expires_at:type_name -> google.protobuf.Timestamp
-	62, // 20: koppel.mapping.v1.RenewLeaseResponse.expires_at:type_name -> google.protobuf.Timestamp
+	68, // 19: koppel.mapping.v1.AcquireLeaseResponse.expires_at:type_name -> google.protobuf.Timestamp
+	68, // 20: koppel.mapping.v1.RenewLeaseResponse.expires_at:type_name -> google.protobuf.Timestamp
 	1,  // 21: koppel.mapping.v1.Run.status:type_name -> koppel.mapping.v1.RunStatus
-	62, // 22: koppel.mapping.v1.Run.started_at:type_name -> google.protobuf.Timestamp
-	62, // 23: koppel.mapping.v1.Run.updated_at:type_name -> google.protobuf.Timestamp
-	62, // 24: koppel.mapping.v1.Run.finished_at:type_name -> google.protobuf.Timestamp
+	68, // 22: koppel.mapping.v1.Run.started_at:type_name -> google.protobuf.Timestamp
+	68, // 23: koppel.mapping.v1.Run.updated_at:type_name -> google.protobuf.Timestamp
+	68, // 24: koppel.mapping.v1.Run.finished_at:type_name -> google.protobuf.Timestamp
 	43, // 25: koppel.mapping.v1.Run.counts:type_name -> koppel.mapping.v1.RunCounts
 	44, // 26: koppel.mapping.v1.StartRunResponse.run:type_name -> koppel.mapping.v1.Run
 	43, // 27: koppel.mapping.v1.UpdateRunRequest.add:type_name -> koppel.mapping.v1.RunCounts
@@ -3853,68 +4152,76 @@ var file_koppel_mapping_v1_mapping_proto_depIdxs = []int32{
 	44, // 30: koppel.mapping.v1.FinishRunResponse.run:type_name -> koppel.mapping.v1.Run
 	44, // 31: koppel.mapping.v1.ListRunsResponse.current:type_name -> koppel.mapping.v1.Run
 	44, // 32: koppel.mapping.v1.ListRunsResponse.finished:type_name -> koppel.mapping.v1.Run
-	62, // 33: koppel.mapping.v1.Issue.first_seen:type_name -> google.protobuf.Timestamp
-	62, // 34: koppel.mapping.v1.Issue.last_seen:type_name -> google.protobuf.Timestamp
+	68, // 33: koppel.mapping.v1.Issue.first_seen:type_name -> google.protobuf.Timestamp
+	68, // 34: koppel.mapping.v1.Issue.last_seen:type_name -> google.protobuf.Timestamp
 	53, // 35: koppel.mapping.v1.RecordIssueRequest.issue:type_name -> koppel.mapping.v1.Issue
 	53, // 36: koppel.mapping.v1.RecordIssueResponse.issue:type_name -> koppel.mapping.v1.Issue
 	53, // 37: koppel.mapping.v1.ListIssuesResponse.issues:type_name -> koppel.mapping.v1.Issue
-	4,  // 38: koppel.mapping.v1.MappingService.CreateTenant:input_type -> koppel.mapping.v1.CreateTenantRequest
-	6,  // 39: koppel.mapping.v1.MappingService.GetTenant:input_type -> koppel.mapping.v1.GetTenantRequest
-	8,  // 40: koppel.mapping.v1.MappingService.ListTenants:input_type -> koppel.mapping.v1.ListTenantsRequest
-	10, // 41: koppel.mapping.v1.MappingService.UpdateTenantSettings:input_type -> koppel.mapping.v1.UpdateTenantSettingsRequest
-	12, // 42: koppel.mapping.v1.MappingService.SetTenantState:input_type -> koppel.mapping.v1.SetTenantStateRequest
-	14, // 43: koppel.mapping.v1.MappingService.PutSecret:input_type -> koppel.mapping.v1.PutSecretRequest
-	16, // 44: koppel.mapping.v1.MappingService.GetSecret:input_type -> koppel.mapping.v1.GetSecretRequest
-	19, // 45: koppel.mapping.v1.MappingService.CreateLink:input_type -> koppel.mapping.v1.CreateLinkRequest
-	21, // 46: koppel.mapping.v1.MappingService.GetLink:input_type -> koppel.mapping.v1.GetLinkRequest
-	23, // 47: koppel.mapping.v1.MappingService.BatchGetLinks:input_type -> koppel.mapping.v1.BatchGetLinksRequest
-	25, // 48: koppel.mapping.v1.MappingService.SaveSyncedRecord:input_type -> koppel.mapping.v1.SaveSyncedRecordRequest
-	27, // 49: koppel.mapping.v1.MappingService.DeleteLink:input_type -> koppel.mapping.v1.DeleteLinkRequest
-	29, // 50: koppel.mapping.v1.MappingService.NextNumber:input_type -> koppel.mapping.v1.NextNumberRequest
-	31, // 51: koppel.mapping.v1.MappingService.RaiseNumber:input_type -> koppel.mapping.v1.RaiseNumberRequest
-	33, // 52: koppel.mapping.v1.MappingService.GetCursor:input_type -> koppel.mapping.v1.GetCursorRequest
-	35, // 53: koppel.mapping.v1.MappingService.SetCursor:input_type -> koppel.mapping.v1.SetCursorRequest
-	37, // 54: koppel.mapping.v1.MappingService.AcquireLease:input_type -> koppel.mapping.v1.AcquireLeaseRequest
-	39, // 55: koppel.mapping.v1.MappingService.RenewLease:input_type -> koppel.mapping.v1.RenewLeaseRequest
-	41, // 56: koppel.mapping.v1.MappingService.ReleaseLease:input_type -> koppel.mapping.v1.ReleaseLeaseRequest
-	45, // 57: koppel.mapping.v1.MappingService.StartRun:input_type -> koppel.mapping.v1.StartRunRequest
-	47, // 58: koppel.mapping.v1.MappingService.UpdateRun:input_type -> koppel.mapping.v1.UpdateRunRequest
-	49, // 59: koppel.mapping.v1.MappingService.FinishRun:input_type -> koppel.mapping.v1.FinishRunRequest
-	51, // 60: koppel.mapping.v1.MappingService.ListRuns:input_type -> koppel.mapping.v1.ListRunsRequest
-	54, // 61: koppel.mapping.v1.MappingService.RecordIssue:input_type -> koppel.mapping.v1.RecordIssueRequest
-	56, // 62: koppel.mapping.v1.MappingService.ResolveIssue:input_type -> koppel.mapping.v1.ResolveIssueRequest
-	58, // 63: koppel.mapping.v1.MappingService.ListIssues:input_type -> koppel.mapping.v1.ListIssuesRequest
-	5,  // 64: koppel.mapping.v1.MappingService.CreateTenant:output_type -> koppel.mapping.v1.CreateTenantResponse
-	7,  // 65: koppel.mapping.v1.MappingService.GetTenant:output_type -> koppel.mapping.v1.GetTenantResponse
-	9,  // 66: koppel.mapping.v1.MappingService.ListTenants:output_type -> koppel.mapping.v1.ListTenantsResponse
-	11, // 67: koppel.mapping.v1.MappingService.UpdateTenantSettings:output_type -> koppel.mapping.v1.UpdateTenantSettingsResponse
-	13, // 68: koppel.mapping.v1.MappingService.SetTenantState:output_type -> koppel.mapping.v1.SetTenantStateResponse
-	15, // 69: koppel.mapping.v1.MappingService.PutSecret:output_type -> koppel.mapping.v1.PutSecretResponse
-	17, // 70: koppel.mapping.v1.MappingService.GetSecret:output_type -> koppel.mapping.v1.GetSecretResponse
-	20, // 71: koppel.mapping.v1.MappingService.CreateLink:output_type -> koppel.mapping.v1.CreateLinkResponse
-	22, // 72: koppel.mapping.v1.MappingService.GetLink:output_type -> koppel.mapping.v1.GetLinkResponse
-	24, // 73: koppel.mapping.v1.MappingService.BatchGetLinks:output_type -> koppel.mapping.v1.BatchGetLinksResponse
-	26, // 74: koppel.mapping.v1.MappingService.SaveSyncedRecord:output_type -> koppel.mapping.v1.SaveSyncedRecordResponse
-	28, // 75: koppel.mapping.v1.MappingService.DeleteLink:output_type -> koppel.mapping.v1.DeleteLinkResponse
-	30, // 76: koppel.mapping.v1.MappingService.NextNumber:output_type -> koppel.mapping.v1.NextNumberResponse
-	32, // 77: koppel.mapping.v1.MappingService.RaiseNumber:output_type -> koppel.mapping.v1.RaiseNumberResponse
-	34, // 78: koppel.mapping.v1.MappingService.GetCursor:output_type -> koppel.mapping.v1.GetCursorResponse
-	36, // 79: koppel.mapping.v1.MappingService.SetCursor:output_type -> koppel.mapping.v1.SetCursorResponse
-	38, // 80: koppel.mapping.v1.MappingService.AcquireLease:output_type -> koppel.mapping.v1.AcquireLeaseResponse
-	40, // 81: koppel.mapping.v1.MappingService.RenewLease:output_type -> koppel.mapping.v1.RenewLeaseResponse
-	42, // 82: koppel.mapping.v1.MappingService.ReleaseLease:output_type -> koppel.mapping.v1.ReleaseLeaseResponse
-	46, // 83: koppel.mapping.v1.MappingService.StartRun:output_type -> koppel.mapping.v1.StartRunResponse
-	48, // 84: koppel.mapping.v1.MappingService.UpdateRun:output_type -> koppel.mapping.v1.UpdateRunResponse
-	50, // 85: koppel.mapping.v1.MappingService.FinishRun:output_type -> koppel.mapping.v1.FinishRunResponse
-	52, // 86: koppel.mapping.v1.MappingService.ListRuns:output_type -> koppel.mapping.v1.ListRunsResponse
-	55, // 87: koppel.mapping.v1.MappingService.RecordIssue:output_type -> koppel.mapping.v1.RecordIssueResponse
-	57, // 88: koppel.mapping.v1.MappingService.ResolveIssue:output_type -> koppel.mapping.v1.ResolveIssueResponse
-	59, // 89: koppel.mapping.v1.MappingService.ListIssues:output_type -> koppel.mapping.v1.ListIssuesResponse
-	64, // [64:90] is the sub-list for method output_type
-	38, // [38:64] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	68, // 38: koppel.mapping.v1.HistoryEntry.at:type_name -> google.protobuf.Timestamp
+	67, // 39: koppel.mapping.v1.HistoryEntry.details:type_name -> koppel.mapping.v1.HistoryEntry.DetailsEntry
+	60, // 40: koppel.mapping.v1.RecordHistoryRequest.entry:type_name -> koppel.mapping.v1.HistoryEntry
+	60, // 41: koppel.mapping.v1.ListHistoryResponse.entries:type_name -> koppel.mapping.v1.HistoryEntry
+	4,  // 42: koppel.mapping.v1.MappingService.CreateTenant:input_type -> koppel.mapping.v1.CreateTenantRequest
+	6,  // 43: koppel.mapping.v1.MappingService.GetTenant:input_type -> koppel.mapping.v1.GetTenantRequest
+	8,  // 44: koppel.mapping.v1.MappingService.ListTenants:input_type -> koppel.mapping.v1.ListTenantsRequest
+	10, // 45: koppel.mapping.v1.MappingService.UpdateTenantSettings:input_type -> koppel.mapping.v1.UpdateTenantSettingsRequest
+	12, // 46: koppel.mapping.v1.MappingService.SetTenantState:input_type -> koppel.mapping.v1.SetTenantStateRequest
+	14, // 47: koppel.mapping.v1.MappingService.PutSecret:input_type -> koppel.mapping.v1.PutSecretRequest
+	16, // 48: koppel.mapping.v1.MappingService.GetSecret:input_type -> koppel.mapping.v1.GetSecretRequest
+	19, // 49: koppel.mapping.v1.MappingService.CreateLink:input_type -> koppel.mapping.v1.CreateLinkRequest
+	21, // 50: koppel.mapping.v1.MappingService.GetLink:input_type -> koppel.mapping.v1.GetLinkRequest
+	23, // 51: koppel.mapping.v1.MappingService.BatchGetLinks:input_type -> koppel.mapping.v1.BatchGetLinksRequest
+	25, // 52: koppel.mapping.v1.MappingService.SaveSyncedRecord:input_type -> koppel.mapping.v1.SaveSyncedRecordRequest
+	27, // 53: koppel.mapping.v1.MappingService.DeleteLink:input_type -> koppel.mapping.v1.DeleteLinkRequest
+	29, // 54: koppel.mapping.v1.MappingService.NextNumber:input_type -> koppel.mapping.v1.NextNumberRequest
+	31, // 55: koppel.mapping.v1.MappingService.RaiseNumber:input_type -> koppel.mapping.v1.RaiseNumberRequest
+	33, // 56: koppel.mapping.v1.MappingService.GetCursor:input_type -> koppel.mapping.v1.GetCursorRequest
+	35, // 57: koppel.mapping.v1.MappingService.SetCursor:input_type -> koppel.mapping.v1.SetCursorRequest
+	37, // 58: koppel.mapping.v1.MappingService.AcquireLease:input_type -> koppel.mapping.v1.AcquireLeaseRequest
+	39, // 59: koppel.mapping.v1.MappingService.RenewLease:input_type -> koppel.mapping.v1.RenewLeaseRequest
+	41, // 60: koppel.mapping.v1.MappingService.ReleaseLease:input_type -> koppel.mapping.v1.ReleaseLeaseRequest
+	45, // 61: koppel.mapping.v1.MappingService.StartRun:input_type -> koppel.mapping.v1.StartRunRequest
+	47, // 62: koppel.mapping.v1.MappingService.UpdateRun:input_type -> koppel.mapping.v1.UpdateRunRequest
+	49, // 63: koppel.mapping.v1.MappingService.FinishRun:input_type -> koppel.mapping.v1.FinishRunRequest
+	51, // 64: koppel.mapping.v1.MappingService.ListRuns:input_type -> koppel.mapping.v1.ListRunsRequest
+	54, // 65: koppel.mapping.v1.MappingService.RecordIssue:input_type -> koppel.mapping.v1.RecordIssueRequest
+	56, // 66: koppel.mapping.v1.MappingService.ResolveIssue:input_type -> koppel.mapping.v1.ResolveIssueRequest
+	58, // 67: koppel.mapping.v1.MappingService.ListIssues:input_type -> koppel.mapping.v1.ListIssuesRequest
+	61, // 68: koppel.mapping.v1.MappingService.RecordHistory:input_type -> koppel.mapping.v1.RecordHistoryRequest
+	63, // 69: koppel.mapping.v1.MappingService.ListHistory:input_type -> koppel.mapping.v1.ListHistoryRequest
+	5,  // 70: koppel.mapping.v1.MappingService.CreateTenant:output_type -> koppel.mapping.v1.CreateTenantResponse
+	7,  // 71: koppel.mapping.v1.MappingService.GetTenant:output_type -> koppel.mapping.v1.GetTenantResponse
+	9,  // 72: koppel.mapping.v1.MappingService.ListTenants:output_type -> koppel.mapping.v1.ListTenantsResponse
+	11, // 73: koppel.mapping.v1.MappingService.UpdateTenantSettings:output_type -> koppel.mapping.v1.UpdateTenantSettingsResponse
+	13, // 74: koppel.mapping.v1.MappingService.SetTenantState:output_type -> koppel.mapping.v1.SetTenantStateResponse
+	15, // 75: koppel.mapping.v1.MappingService.PutSecret:output_type -> koppel.mapping.v1.PutSecretResponse
+	17, // 76: koppel.mapping.v1.MappingService.GetSecret:output_type -> koppel.mapping.v1.GetSecretResponse
+	20, // 77: koppel.mapping.v1.MappingService.CreateLink:output_type -> koppel.mapping.v1.CreateLinkResponse
+	22, // 78: koppel.mapping.v1.MappingService.GetLink:output_type -> koppel.mapping.v1.GetLinkResponse
+	24, // 79: koppel.mapping.v1.MappingService.BatchGetLinks:output_type -> koppel.mapping.v1.BatchGetLinksResponse
+	26, // 80: koppel.mapping.v1.MappingService.SaveSyncedRecord:output_type -> koppel.mapping.v1.SaveSyncedRecordResponse
+	28, // 81: koppel.mapping.v1.MappingService.DeleteLink:output_type -> koppel.mapping.v1.DeleteLinkResponse
+	30, // 82: koppel.mapping.v1.MappingService.NextNumber:output_type -> koppel.mapping.v1.NextNumberResponse
+	32, // 83: koppel.mapping.v1.MappingService.RaiseNumber:output_type -> koppel.mapping.v1.RaiseNumberResponse
+	34, // 84: koppel.mapping.v1.MappingService.GetCursor:output_type -> koppel.mapping.v1.GetCursorResponse
+	36, // 85: koppel.mapping.v1.MappingService.SetCursor:output_type -> koppel.mapping.v1.SetCursorResponse
+	38, // 86: koppel.mapping.v1.MappingService.AcquireLease:output_type -> koppel.mapping.v1.AcquireLeaseResponse
+	40, // 87: koppel.mapping.v1.MappingService.RenewLease:output_type -> koppel.mapping.v1.RenewLeaseResponse
+	42, // 88: koppel.mapping.v1.MappingService.ReleaseLease:output_type -> koppel.mapping.v1.ReleaseLeaseResponse
+	46, // 89: koppel.mapping.v1.MappingService.StartRun:output_type -> koppel.mapping.v1.StartRunResponse
+	48, // 90: koppel.mapping.v1.MappingService.UpdateRun:output_type -> koppel.mapping.v1.UpdateRunResponse
+	50, // 91: koppel.mapping.v1.MappingService.FinishRun:output_type -> koppel.mapping.v1.FinishRunResponse
+	52, // 92: koppel.mapping.v1.MappingService.ListRuns:output_type -> koppel.mapping.v1.ListRunsResponse
+	55, // 93: koppel.mapping.v1.MappingService.RecordIssue:output_type -> koppel.mapping.v1.RecordIssueResponse
+	57, // 94: koppel.mapping.v1.MappingService.ResolveIssue:output_type -> koppel.mapping.v1.ResolveIssueResponse
+	59, // 95: koppel.mapping.v1.MappingService.ListIssues:output_type -> koppel.mapping.v1.ListIssuesResponse
+	62, // 96: koppel.mapping.v1.MappingService.RecordHistory:output_type -> koppel.mapping.v1.RecordHistoryResponse
+	64, // 97: koppel.mapping.v1.MappingService.ListHistory:output_type -> koppel.mapping.v1.ListHistoryResponse
+	70, // [70:98] is the sub-list for method output_type
+	42, // [42:70] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_koppel_mapping_v1_mapping_proto_init() }
@@ -3928,7 +4235,7 @@ func file_koppel_mapping_v1_mapping_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_koppel_mapping_v1_mapping_proto_rawDesc), len(file_koppel_mapping_v1_mapping_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   60,
+			NumMessages:   66,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -50,6 +50,8 @@ const (
 	MappingService_RecordIssue_FullMethodName          = "/koppel.mapping.v1.MappingService/RecordIssue"
 	MappingService_ResolveIssue_FullMethodName         = "/koppel.mapping.v1.MappingService/ResolveIssue"
 	MappingService_ListIssues_FullMethodName           = "/koppel.mapping.v1.MappingService/ListIssues"
+	MappingService_RecordHistory_FullMethodName        = "/koppel.mapping.v1.MappingService/RecordHistory"
+	MappingService_ListHistory_FullMethodName          = "/koppel.mapping.v1.MappingService/ListHistory"
 )
 
 // MappingServiceClient is the client API for MappingService service.
@@ -121,6 +123,12 @@ type MappingServiceClient interface {
 	ResolveIssue(ctx context.Context, in *ResolveIssueRequest, opts ...grpc.CallOption) (*ResolveIssueResponse, error)
 	// ListIssues returns a tenant's open issues, newest first.
 	ListIssues(ctx context.Context, in *ListIssuesRequest, opts ...grpc.CallOption) (*ListIssuesResponse, error)
+	// RecordHistory appends to the tenant's history: things koppel decided on its own that a
+	// tenant may want to know, such as a conflict settled by the documented rule. The history keeps
+	// the newest 1000 entries.
+	RecordHistory(ctx context.Context, in *RecordHistoryRequest, opts ...grpc.CallOption) (*RecordHistoryResponse, error)
+	// ListHistory returns the newest history entries first.
+	ListHistory(ctx context.Context, in *ListHistoryRequest, opts ...grpc.CallOption) (*ListHistoryResponse, error)
 }
 
 type mappingServiceClient struct {
@@ -391,6 +399,26 @@ func (c *mappingServiceClient) ListIssues(ctx context.Context, in *ListIssuesReq
 	return out, nil
 }
 
+func (c *mappingServiceClient) RecordHistory(ctx context.Context, in *RecordHistoryRequest, opts ...grpc.CallOption) (*RecordHistoryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RecordHistoryResponse)
+	err := c.cc.Invoke(ctx, MappingService_RecordHistory_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *mappingServiceClient) ListHistory(ctx context.Context, in *ListHistoryRequest, opts ...grpc.CallOption) (*ListHistoryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListHistoryResponse)
+	err := c.cc.Invoke(ctx, MappingService_ListHistory_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MappingServiceServer is the server API for MappingService service.
 // All implementations must embed UnimplementedMappingServiceServer
 // for forward compatibility.
@@ -460,6 +488,12 @@ type MappingServiceServer interface {
 	ResolveIssue(context.Context, *ResolveIssueRequest) (*ResolveIssueResponse, error)
 	// ListIssues returns a tenant's open issues, newest first.
 	ListIssues(context.Context, *ListIssuesRequest) (*ListIssuesResponse, error)
+	// RecordHistory appends to the tenant's history: things koppel decided on its own that a
+	// tenant may want to know, such as a conflict settled by the documented rule. The history keeps
+	// the newest 1000 entries.
+	RecordHistory(context.Context, *RecordHistoryRequest) (*RecordHistoryResponse, error)
+	// ListHistory returns the newest history entries first.
+	ListHistory(context.Context, *ListHistoryRequest) (*ListHistoryResponse, error)
 	mustEmbedUnimplementedMappingServiceServer()
 }
 
@@ -547,6 +581,12 @@ func (UnimplementedMappingServiceServer) ResolveIssue(context.Context, *ResolveI
 }
 func (UnimplementedMappingServiceServer) ListIssues(context.Context, *ListIssuesRequest) (*ListIssuesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListIssues not implemented")
+}
+func (UnimplementedMappingServiceServer) RecordHistory(context.Context, *RecordHistoryRequest) (*RecordHistoryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RecordHistory not implemented")
+}
+func (UnimplementedMappingServiceServer) ListHistory(context.Context, *ListHistoryRequest) (*ListHistoryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListHistory not implemented")
 }
 func (UnimplementedMappingServiceServer) mustEmbedUnimplementedMappingServiceServer() {}
 func (UnimplementedMappingServiceServer) testEmbeddedByValue()                        {}
@@ -1037,6 +1077,42 @@ func _MappingService_ListIssues_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MappingService_RecordHistory_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RecordHistoryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MappingServiceServer).RecordHistory(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MappingService_RecordHistory_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MappingServiceServer).RecordHistory(ctx, req.(*RecordHistoryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MappingService_ListHistory_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListHistoryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MappingServiceServer).ListHistory(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MappingService_ListHistory_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MappingServiceServer).ListHistory(ctx, req.(*ListHistoryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // MappingService_ServiceDesc is the grpc.ServiceDesc for MappingService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1147,6 +1223,14 @@ var MappingService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListIssues",
 			Handler:    _MappingService_ListIssues_Handler,
+		},
+		{
+			MethodName: "RecordHistory",
+			Handler:    _MappingService_RecordHistory_Handler,
+		},
+		{
+			MethodName: "ListHistory",
+			Handler:    _MappingService_ListHistory_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
