@@ -55,3 +55,16 @@ func IsPermanent(err error) bool {
 	var p *permanentError
 	return errors.As(err, &p)
 }
+
+// IssueOf returns the issue of an error marked Permanent (a generic one when it was marked
+// without), and false for any other error.
+func IssueOf(err error) (*mappingv1.Issue, bool) {
+	var p *permanentError
+	if !errors.As(err, &p) {
+		return nil, false
+	}
+	if p.issue != nil {
+		return p.issue, true
+	}
+	return &mappingv1.Issue{Key: "permanent:" + p.err.Error(), Code: "permanent_failure", Message: p.err.Error()}, true
+}

@@ -1,6 +1,10 @@
 package record
 
-import "reflect"
+import (
+	"reflect"
+	"slices"
+	"strings"
+)
 
 // Side names a system.
 type Side string
@@ -40,7 +44,9 @@ func FieldOwner(field string) Side {
 // are normalised first, so formatting differences are no changes.
 func Merge(base, tribe, eb Relation) (Relation, []Conflict) {
 	base, tribe, eb = base.Normalize(), tribe.Normalize(), eb.Normalize()
+	tribe, eb = tribe.fillAbsent(base), eb.fillAbsent(base)
 	merged := tribe
+	merged.Absent = nil
 	var conflicts []Conflict
 	bv, tv, ev, mv := fields(&base), fields(&tribe), fields(&eb), fields(&merged)
 	for i, f := range relationFields {
@@ -131,4 +137,45 @@ func Diff(a, b Relation) []string {
 		}
 	}
 	return changed
+}
+
+// FillFrom takes the fields r's system does not keep (r.Absent) from o, so comparing r with o
+// sees only what r's system can say.
+func (r Relation) FillFrom(o Relation) Relation {
+	if len(r.Absent) == 0 {
+		return r
+	}
+	rv, ov := fields(&r), fields(&o)
+	for i, f := range relationFields {
+		if slices.Contains(r.Absent, f) {
+			rv[i].SetString(ov[i].String())
+		}
+	}
+	return r
+}
+
+// fillAbsent is FillFrom base, but for a person whose system keeps only the full name and that
+// name changed: then the parts are derived from the new name.
+func (r Relation) fillAbsent(base Relation) Relation {
+	name := r.Name
+	r = r.FillFrom(base)
+	r.Name = name
+	if r.Kind == Person && slices.Contains(r.Absent, "last_name") && r.Name != base.Name {
+		r.FirstName, r.MiddleName, r.LastName = SplitPersonName(r.Name)
+	}
+	return r
+}
+
+// SplitPersonName splits a full name into first name, middle part ("van der") and last name:
+// the first word is the first name, the last word the last name, the rest the middle. A single
+// word is a last name (Tribe requires one).
+func SplitPersonName(name string) (first, middle, last string) {
+	words := strings.Fields(name)
+	switch len(words) {
+	case 0:
+		return "", "", ""
+	case 1:
+		return "", "", words[0]
+	}
+	return words[0], strings.Join(words[1:len(words)-1], " "), words[len(words)-1]
 }

@@ -49,6 +49,11 @@ type Relation struct {
 	IBAN           string  `json:"iban,omitempty"`
 	InvoiceAddress Address `json:"invoice_address"`
 	PostalAddress  Address `json:"postal_address"`
+
+	// Absent lists the fields (by JSON name, such as "first_name" or "invoice_address.city")
+	// that the system this record was read from does not keep. The merge takes them as
+	// unchanged, so a field one side cannot hold never wipes the other side's value.
+	Absent []string `json:"-"`
 }
 
 var spaces = regexp.MustCompile(`\s+`)

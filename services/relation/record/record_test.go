@@ -118,3 +118,22 @@ func TestEncodeDecode(t *testing.T) {
 		t.Fatal("empty record")
 	}
 }
+
+func TestAbsentFieldsNeverWipeTheOtherSide(t *testing.T) {
+	b := Relation{Kind: Person, FirstName: "Joost", MiddleName: "de", LastName: "Tester", Phone: "06-1", VATNumber: "NL1"}.Normalize()
+	tr := b
+	tr.Phone = "06-2"
+	// e-Boekhouden keeps only the full name; a Tribe person here has no VAT number field.
+	eb := Relation{Kind: Person, Name: "Joost de Tester", Phone: "06-1", VATNumber: "NL1", Absent: []string{"first_name", "middle_name", "last_name"}}
+	tr.VATNumber, tr.Absent = "", []string{"vat_number"}
+	m, conflicts := Merge(b, tr, eb)
+	if len(conflicts) != 0 || m.FirstName != "Joost" || m.LastName != "Tester" || m.VATNumber != "NL1" || m.Phone != "06-2" {
+		t.Fatalf("merged %+v conflicts %v", m, conflicts)
+	}
+	// The full name changed in e-Boekhouden: Tribe's parts follow.
+	eb.Name = "Joost van der Tester"
+	m, _ = Merge(b, b, eb)
+	if m.FirstName != "Joost" || m.MiddleName != "van der" || m.LastName != "Tester" || m.Name != "Joost van der Tester" {
+		t.Fatalf("renamed: %+v", m)
+	}
+}
