@@ -1,0 +1,3 @@
+module github.com/koppel/koppel/services/koppelctl
+
+go 1.26
