@@ -32,7 +32,9 @@ func koppelctl(t *testing.T, url, token, stdin string, args ...string) (string, 
 func TestKoppelctlAgainstTheStack(t *testing.T) {
 	s := startStack(t, "scheduler")
 	url := "http://" + s.Addrs["gateway"]
-	ctl := func(stdin string, args ...string) (string, int) { return koppelctl(t, url, s.AdminToken, stdin, args...) }
+	ctl := func(stdin string, args ...string) (string, int) {
+		return koppelctl(t, url, s.AdminToken, stdin, args...)
+	}
 
 	if out, code := koppelctl(t, url, "wrong-token", "", "tenants", "list"); code != 5 {
 		t.Fatalf("wrong token: exit %d: %s", code, out)
