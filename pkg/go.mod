@@ -11,7 +11,10 @@ require (
 	google.golang.org/protobuf v1.36.12
 )
 
-require github.com/shopspring/decimal v1.6.0 // indirect
+require (
+	github.com/shopspring/decimal v1.6.0 // indirect
+	golang.org/x/oauth2 v0.38.0 // indirect
+)
 
 require (
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
