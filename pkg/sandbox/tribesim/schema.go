@@ -129,9 +129,7 @@ func buildSchema(lk LookupSets, invoiceDate, dueDate string) *schema {
 			t.Order = append(t.Order, name)
 		}
 		s.types[set] = t
-		if !strings.HasPrefix(set, "Entity") {
-			s.order = append(s.order, set)
-		}
+		s.order = append(s.order, set)
 		return t
 	}
 	abstract := func(set, typ string) {

@@ -96,7 +96,8 @@ func TestDecode(t *testing.T) {
 	if evs[0].Kind != KindRelationship || evs[0].Action != ActionCreate || evs[1].Action != ActionDelete {
 		t.Fatalf("got %+v", evs)
 	}
-	if evs[0].Key() == evs[1].Key() || evs[0].Key() != evs[0].Key() {
+	again, _ := Decode([]byte(minimal))
+	if evs[0].Key() == evs[1].Key() || again[0].Key() != evs[0].Key() {
 		t.Error("keys are not distinct and stable")
 	}
 	if _, err := DecodeWith([]byte(minimal), DecodeOptions{TypeKey: "type"}); err == nil {
