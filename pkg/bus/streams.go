@@ -12,9 +12,14 @@ import (
 type StreamOptions struct {
 	// Replicas of each stream: 1 for a single server, 3 in a production cluster. Default 1.
 	Replicas int
-	// DuplicateWindow is how long JetStream remembers message IDs. It must cover the longest
-	// time a publisher may retry, and the scheduler's slots. Default 2 hours.
+	// DuplicateWindow is how long JetStream remembers the message IDs of sync commands. It must
+	// cover the time replicas of the scheduler may publish one slot. Default 2 hours.
 	DuplicateWindow time.Duration
+	// EventDuplicateWindow is the same for Tribe events. It is short on purpose: a webhook
+	// payload may carry no event ID or timestamp, so two real changes of one record can share a
+	// message ID, and only a short window keeps the second from being taken for a retry of the
+	// first. Default 2 minutes.
+	EventDuplicateWindow time.Duration
 	// DeadLetterMaxAge is how long dead letters are kept. Default 30 days.
 	DeadLetterMaxAge time.Duration
 }
@@ -25,6 +30,9 @@ func (o StreamOptions) withDefaults() StreamOptions {
 	}
 	if o.DuplicateWindow <= 0 {
 		o.DuplicateWindow = 2 * time.Hour
+	}
+	if o.EventDuplicateWindow <= 0 {
+		o.EventDuplicateWindow = 2 * time.Minute
 	}
 	if o.DeadLetterMaxAge <= 0 {
 		o.DeadLetterMaxAge = 30 * 24 * time.Hour
@@ -46,7 +54,7 @@ func StreamConfigs(o StreamOptions) []jetstream.StreamConfig {
 			Retention:   jetstream.InterestPolicy,
 			Storage:     jetstream.FileStorage,
 			Replicas:    o.Replicas,
-			Duplicates:  o.DuplicateWindow,
+			Duplicates:  o.EventDuplicateWindow,
 			MaxAge:      7 * 24 * time.Hour,
 		},
 		{

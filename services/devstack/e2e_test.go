@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/hmac"
+	"crypto/sha1"
 	"crypto/sha512"
 	"encoding/base64"
 	"encoding/json"
@@ -98,7 +99,7 @@ func deliver(t *testing.T, s *stack.Stack, tenant, secret string, body []byte) i
 }
 
 func orgEvent(id string) []byte {
-	return []byte(fmt.Sprintf(`{"webhookId":"wh-1","payload":{"type":"EntityUpdateMutation","entityType":"Relation.Organization","entityId":%q}}`, id))
+	return []byte(fmt.Sprintf(`{"webhookId":"wh-1","payload":{"type":"EntityUpdateMutation","entityType":"Relation.Organization","entityId":%q}}`, guid(id)))
 }
 
 // metric reads one sample from a service's /metrics; 0 when absent.
@@ -232,4 +233,10 @@ func TestWalkingSkeletonSchedulerAndRunNow(t *testing.T) {
 	if code, _ := admin.do("POST", "/admin/v1/tenants/nobody/sync/product", nil); code != 404 {
 		t.Fatalf("unknown tenant: %d", code)
 	}
+}
+
+// guid turns a short test ID into the GUID form Tribe uses for entity IDs.
+func guid(id string) string {
+	sum := sha1.Sum([]byte(id))
+	return fmt.Sprintf("%x-%x-%x-%x-%x", sum[0:4], sum[4:6], sum[6:8], sum[8:10], sum[10:16])
 }

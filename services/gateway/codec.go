@@ -1,103 +1,89 @@
 package main
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"crypto/sha512"
-	"encoding/base64"
-	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/koppel/koppel/pkg/bus"
+	"github.com/koppel/koppel/pkg/tribe/webhook"
 	eventsv1 "github.com/koppel/koppel/proto/koppel/events/v1"
 )
 
-// tribeCodec verifies and decodes Tribe deliveries. The signature scheme and header are
-// configurable because the reference leaves both UNCONFIRMED.
+// tribeCodec verifies and decodes Tribe deliveries with pkg/tribe/webhook. The signature
+// scheme is configurable because the reference leaves it UNCONFIRMED.
 type tribeCodec struct {
-	header string
-	scheme string
+	verifier *webhook.Verifier
 }
 
-const maxWebhookBody = 256 << 10
+// signatureSchemes are the values of KOPPEL_WEBHOOK_SIGNATURE_SCHEME.
+var signatureSchemes = map[string]webhook.Options{
+	"hmac-sha512-base64":   {Algorithm: webhook.SHA512, Encoding: webhook.Base64, Construction: webhook.HMAC},
+	"hmac-sha512-hex":      {Algorithm: webhook.SHA512, Encoding: webhook.Hex, Construction: webhook.HMAC},
+	"sha512-concat-base64": {Algorithm: webhook.SHA512, Encoding: webhook.Base64, Construction: webhook.Concat},
+	"hmac-sha256-base64":   {Algorithm: webhook.SHA256, Encoding: webhook.Base64, Construction: webhook.HMAC},
+}
 
 func newTribeCodec(header, scheme string) (*tribeCodec, error) {
-	switch scheme {
-	case "hmac-sha512-base64", "hmac-sha512-hex", "sha512-concat-base64":
-	default:
+	opts, ok := signatureSchemes[scheme]
+	if !ok {
 		return nil, fmt.Errorf("unknown scheme %q", scheme)
 	}
-	return &tribeCodec{header: header, scheme: scheme}, nil
+	opts.HeaderName = header
+	v, err := webhook.NewVerifier(opts)
+	if err != nil {
+		return nil, err
+	}
+	return &tribeCodec{verifier: v}, nil
 }
 
-func (c *tribeCodec) MaxBodyBytes() int64 { return maxWebhookBody }
+func (c *tribeCodec) MaxBodyBytes() int64 { return webhook.MaxBodySize }
 
 func (c *tribeCodec) Verify(secret, body []byte, header http.Header) error {
-	got := strings.TrimSpace(header.Get(c.header))
-	if got == "" {
-		return errors.New("no signature header")
-	}
-	var want string
-	switch c.scheme {
-	case "hmac-sha512-base64":
-		m := hmac.New(sha512.New, secret)
-		m.Write(body)
-		want = base64.StdEncoding.EncodeToString(m.Sum(nil))
-	case "hmac-sha512-hex":
-		m := hmac.New(sha512.New, secret)
-		m.Write(body)
-		want = hex.EncodeToString(m.Sum(nil))
-	case "sha512-concat-base64":
-		sum := sha512.Sum512(append(append([]byte{}, secret...), body...))
-		want = base64.StdEncoding.EncodeToString(sum[:])
-	}
-	if !hmac.Equal([]byte(got), []byte(want)) {
-		return errors.New("signature mismatch")
-	}
-	return nil
+	return c.verifier.VerifyRequest(secret, body, header)
 }
 
-// entitySets maps Tribe's dotted type names to the entity sets koppel syncs; other types are
-// accepted and ignored.
+// entitySets maps Tribe's dotted types to the entity sets koppel syncs; deliveries of other
+// types are accepted and dropped.
 var entitySets = map[string]string{
-	"Relation.Organization": "Relation_Organization",
-	"Relation.Person":       "Relation_Person",
-	"Activity.Invoice":      "Activity_Invoice",
+	"Relation.Organization": bus.EntityOrganization,
+	"Relation.Person":       bus.EntityPerson,
+	"Activity.Invoice":      bus.EntityInvoice,
 }
 
-func (c *tribeCodec) Decode(body []byte) ([]tribeEvent, error) {
-	var env struct {
-		WebhookID string `json:"webhookId"`
-		Payload   struct {
-			Type       string `json:"type"`
-			EntityType string `json:"entityType"`
-			EntityID   string `json:"entityId"`
-			Timestamp  string `json:"timestamp"`
-		} `json:"payload"`
+var actions = map[webhook.Action]eventsv1.ChangeAction{
+	webhook.ActionCreate: eventsv1.ChangeAction_CHANGE_ACTION_CREATED,
+	webhook.ActionUpdate: eventsv1.ChangeAction_CHANGE_ACTION_UPDATED,
+	webhook.ActionDelete: eventsv1.ChangeAction_CHANGE_ACTION_DELETED,
+}
+
+// Decode decodes a delivery. registered maps webhook IDs to the entity type they were
+// registered for, for payloads that do not name their type.
+func (c *tribeCodec) Decode(body []byte, registered func(webhookID string) string) ([]tribeEvent, error) {
+	events, err := webhook.Decode(body)
+	if err != nil {
+		return nil, err
 	}
-	if err := json.Unmarshal(body, &env); err != nil {
-		return nil, fmt.Errorf("envelope: %w", err)
+	out := make([]tribeEvent, 0, len(events))
+	for _, e := range events {
+		typ := e.EntityType
+		if typ == "" && registered != nil {
+			typ = registered(e.WebhookID)
+		}
+		set, ok := entitySets[typ]
+		if !ok || e.Kind != webhook.KindEntity {
+			continue
+		}
+		out = append(out, tribeEvent{Entity: set, EntityID: strings.ToLower(e.EntityID), Action: actions[e.Action],
+			OccurredAt: orNow(e.Timestamp), Key: e.Key()})
 	}
-	p := env.Payload
-	if p.EntityID == "" || p.EntityType == "" {
-		return nil, errors.New("payload: entityId and entityType are required")
+	return out, nil
+}
+
+func orNow(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Now()
 	}
-	set, ok := entitySets[p.EntityType]
-	if !ok {
-		return nil, nil
-	}
-	action := eventsv1.ChangeAction_CHANGE_ACTION_UPDATED
-	switch {
-	case strings.Contains(p.Type, "Creation"):
-		action = eventsv1.ChangeAction_CHANGE_ACTION_CREATED
-	case strings.Contains(p.Type, "Deletion"):
-		action = eventsv1.ChangeAction_CHANGE_ACTION_DELETED
-	}
-	at, _ := time.Parse(time.RFC3339, p.Timestamp)
-	sum := sha256.Sum256(body)
-	return []tribeEvent{{Entity: set, EntityID: p.EntityID, Action: action, OccurredAt: at, Key: hex.EncodeToString(sum[:16])}}, nil
+	return t
 }

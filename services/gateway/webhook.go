@@ -46,7 +46,9 @@ type tribeEvent struct {
 // deliveryCodec verifies and decodes Tribe webhook deliveries.
 type deliveryCodec interface {
 	Verify(secret, body []byte, header http.Header) error
-	Decode(body []byte) ([]tribeEvent, error)
+	// Decode decodes a delivery; registered gives the entity type a webhook ID was registered
+	// for, for payloads that do not name their type.
+	Decode(body []byte, registered func(webhookID string) string) ([]tribeEvent, error)
 	MaxBodyBytes() int64
 }
 
@@ -105,7 +107,7 @@ func (h *webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.reject(w, r, http.StatusUnauthorized, "bad_signature", "signature does not match", "tenant", tenant, "error", err)
 		return
 	}
-	events, err := h.codec.Decode(body)
+	events, err := h.codec.Decode(body, h.registrations(ctx, tenant))
 	if err != nil {
 		h.reject(w, r, http.StatusBadRequest, "malformed", "cannot decode delivery: "+err.Error(), "tenant", tenant)
 		return
@@ -117,6 +119,26 @@ func (h *webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	webhooksTotal.WithLabelValues("accepted").Inc()
 	h.log.InfoContext(ctx, "webhook accepted", "tenant", tenant, "events", len(events))
 	httpapi.WriteJSON(w, http.StatusAccepted, map[string]int{"accepted": len(events)})
+}
+
+// LinkWebhook prefixes the tenant-settings link that records a webhook registration's entity
+// type: "webhook:<id>" -> "Relation.Organization".
+const LinkWebhook = "webhook:"
+
+// registrations looks the tenant's webhook registrations up once, and only when a payload needs it.
+func (h *webhooks) registrations(ctx context.Context, tenant string) func(string) string {
+	var links map[string]string
+	return func(id string) string {
+		if links == nil {
+			res, err := h.mapping.GetTenant(ctx, &mappingv1.GetTenantRequest{TenantId: tenant})
+			if err != nil {
+				h.log.WarnContext(ctx, "read webhook registrations", "tenant", tenant, "error", err)
+				return ""
+			}
+			links = res.GetTenant().GetSettings().GetLinks()
+		}
+		return links[LinkWebhook+id]
+	}
 }
 
 func (h *webhooks) publish(ctx context.Context, tenant string, events []tribeEvent) error {

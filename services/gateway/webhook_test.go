@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/hmac"
+	"crypto/sha1"
 	"crypto/sha512"
 	"encoding/base64"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"github.com/koppel/koppel/pkg/bus"
 	"github.com/koppel/koppel/pkg/bustest"
 	"github.com/koppel/koppel/pkg/localinfra"
+	"github.com/koppel/koppel/pkg/tribe/webhook"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
 	"github.com/koppel/koppel/services/mapping/mappingtest"
 	"github.com/nats-io/nats.go/jetstream"
@@ -75,7 +77,7 @@ func signed(body []byte) string {
 }
 
 func event(id string) []byte {
-	return []byte(fmt.Sprintf(`{"webhookId":"w","payload":{"type":"EntityCreationMutation","entityType":"Relation.Person","entityId":%q}}`, id))
+	return []byte(fmt.Sprintf(`{"webhookId":"w","payload":{"type":"EntityCreationMutation","entityType":"Relation.Person","entityId":%q}}`, guid(id)))
 }
 
 func (in *intake) stored(t *testing.T) uint64 {
@@ -109,7 +111,7 @@ func TestWebhookAnswers(t *testing.T) {
 		{"invalid tenant", "NOT_VALID", signed(ok), ok, 404},
 		{"malformed", "acme", signed([]byte("{")), []byte("{"), 400},
 		{"no entity", "acme", signed([]byte(`{"payload":{}}`)), []byte(`{"payload":{}}`), 400},
-		{"oversized", "acme", "x", bytes.Repeat([]byte("a"), maxWebhookBody+1), 413},
+		{"oversized", "acme", "x", bytes.Repeat([]byte("a"), webhook.MaxBodySize+1), 413},
 	}
 	for _, c := range cases {
 		if got := in.post(t, c.tenant, c.signature, c.body); got != c.want {
@@ -164,4 +166,10 @@ func TestMappingDownAnswers503(t *testing.T) {
 	if got := in.post(t, "acme", signed(body), body); got != 503 {
 		t.Fatalf("Redis down: got %d, want 503", got)
 	}
+}
+
+// guid turns a short test ID into the GUID form Tribe uses for entity IDs.
+func guid(id string) string {
+	sum := sha1.Sum([]byte(id))
+	return fmt.Sprintf("%x-%x-%x-%x-%x", sum[0:4], sum[4:6], sum[6:8], sum[8:10], sum[10:16])
 }
