@@ -2,6 +2,7 @@ package eboekhouden
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"iter"
 	"net/http"
@@ -69,10 +70,40 @@ func (c *Client) CreateRelation(ctx context.Context, r Relation) (CreatedRelatio
 // PutRelation replaces relation id with r via PATCH. The API requires name on every PATCH and
 // may clear fields that are left out, so r must be complete; UpdateRelation does that for you.
 func (c *Client) PutRelation(ctx context.Context, id int64, r Relation) error {
-	if err := c.call(ctx, http.MethodPatch, idPath("/v1/relation", id), "PATCH /v1/relation/{id}", "", r.writable(), nil); err != nil {
+	body, err := patchBody(r)
+	if err != nil {
+		return fmt.Errorf("patch relation %d: %w", id, err)
+	}
+	if err := c.call(ctx, http.MethodPatch, idPath("/v1/relation", id), "PATCH /v1/relation/{id}", "", body, nil); err != nil {
 		return fmt.Errorf("patch relation %d: %w", id, err)
 	}
 	return nil
+}
+
+// clearableFields are the relation's free string fields. A PATCH sends them even when empty:
+// whether the server clears omitted fields is undocumented, so an empty value is the only way to
+// be sure a field removed at the source is removed in e-Boekhouden too.
+var clearableFields = []string{"salutation", "contact", "address", "postalCode", "city", "country",
+	"address2", "postalCode2", "city2", "country2", "phoneNumber", "mobilePhoneNumber", "faxNumber",
+	"emailAddress", "emailAddressInvoice", "emailAddressReminder", "website", "note", "vatNumber",
+	"companyRegistrationNumber", "iban", "bic", "freeText1", "freeText2", "freeText3", "freeText4",
+	"freeText5", "freeText6", "freeText7", "freeText8", "freeText9", "freeText10"}
+
+func patchBody(r Relation) (map[string]json.RawMessage, error) {
+	b, err := json.Marshal(r.writable())
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	for _, k := range clearableFields {
+		if _, ok := m[k]; !ok {
+			m[k] = json.RawMessage(`""`)
+		}
+	}
+	return m, nil
 }
 
 // UpdateRelation reads relation id, lets change modify it and writes it back whole

@@ -193,6 +193,13 @@ func TestFiltersAndRelationCRUD(t *testing.T) {
 	if err != nil || r.PhoneNumber != "038-1234567" || r.City != "Zwolle" || r.Date.IsZero() {
 		t.Fatalf("after update: %+v, %v", r, err)
 	}
+	// Clearing a field reaches the server although PATCH may keep omitted fields.
+	if _, err := f.client.UpdateRelation(c, created.ID, func(r *eb.Relation) error { r.PhoneNumber = ""; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := f.client.GetRelation(c, created.ID); r.PhoneNumber != "" || r.City != "Zwolle" {
+		t.Fatalf("after clearing the phone: %+v", r)
+	}
 	// Errors: duplicate code, missing name, not found.
 	_, err = f.client.CreateRelation(c, eb.Relation{Name: "Other", Code: "acme-1"})
 	var ae *eb.APIError
