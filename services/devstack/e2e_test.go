@@ -181,7 +181,7 @@ func TestWalkingSkeletonWebhookToWorker(t *testing.T) {
 	if code := deliver(t, s, "acme", "whsec", []byte(`{"payload":`)); code != 400 {
 		t.Fatalf("malformed body: %d", code)
 	}
-	if code := deliver(t, s, "acme", "whsec", bytes.Repeat([]byte(" "), 1<<20)); code != 413 {
+	if code := deliver(t, s, "acme", "whsec", bytes.Repeat([]byte(" "), 2<<20)); code != 413 {
 		t.Fatalf("oversized body: %d", code)
 	}
 
