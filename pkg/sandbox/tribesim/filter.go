@@ -6,7 +6,6 @@ import (
 	"regexp"
 	"strings"
 	"time"
-	"unicode"
 )
 
 // The $filter subset of section 1.3 of the reference: eq ne gt ge lt le, and or not, parentheses,
@@ -92,7 +91,7 @@ func lex(s string) ([]token, error) {
 			} else if m := reNum.FindString(rest); m != "" {
 				out = append(out, token{tNumber, m, i})
 				i += len(m)
-			} else if c == '_' || c == '@' || c == '$' || unicode.IsLetter(rune(c)) {
+			} else if c == '_' || c == '@' || c == '$' || (c|0x20 >= 'a' && c|0x20 <= 'z') {
 				j := i
 				for j < len(s) && (s[j] == '_' || s[j] == '.' || s[j] == '@' || s[j] == '$' || isAlnum(s[j])) {
 					j++
