@@ -406,7 +406,13 @@ func nextLink(r *http.Request, pos int) string {
 		}
 	}
 	parts = append(parts, "$skiptoken="+strconv.Itoa(pos))
-	return fmt.Sprintf("%s://%s%s?%s", scheme, r.Host, r.URL.EscapedPath(), strings.Join(parts, "&"))
+	// RequestURI keeps any prefix http.StripPrefix removed from URL.Path, so the link works
+	// where the simulator is mounted below a path.
+	path, _, _ := strings.Cut(r.RequestURI, "?")
+	if path == "" {
+		path = r.URL.EscapedPath()
+	}
+	return fmt.Sprintf("%s://%s%s?%s", scheme, r.Host, path, strings.Join(parts, "&"))
 }
 
 func (s *Simulator) serveMetadata(w http.ResponseWriter) error {

@@ -578,3 +578,31 @@ func FuzzFilterParser(f *testing.F) {
 		}
 	})
 }
+
+func TestMountedBelowPrefix(t *testing.T) {
+	sim := tribesim.New(tribesim.Options{ServerPageSize: 2})
+	defer sim.Close()
+	info, _ := sim.CreateEnvironment(tribesim.EnvironmentSpec{ID: "m"})
+	mux := http.NewServeMux()
+	mux.Handle("/tribe/", http.StripPrefix("/tribe", sim))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	resp, err := http.PostForm(srv.URL+"/tribe/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {info.ClientID}, "client_secret": {info.ClientSecret}})
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("token below prefix: %v", err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	req, _ := http.NewRequest("GET", srv.URL+"/tribe/v1/odata/Datastore_Phase_ActivityInvoice", nil)
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	resp, _ = http.DefaultClient.Do(req)
+	var page map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&page)
+	resp.Body.Close()
+	if next, _ := page["@odata.nextLink"].(string); !strings.HasPrefix(next, srv.URL+"/tribe/v1/odata/") {
+		t.Errorf("nextLink %q lost the prefix", next)
+	}
+}
