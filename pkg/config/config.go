@@ -162,6 +162,16 @@ func set(f reflect.Value, raw string) error {
 			return fmt.Errorf("not a whole number: %q", raw)
 		}
 		f.SetInt(n)
+	case reflect.Uint, reflect.Uint32, reflect.Uint64:
+		if raw == "" {
+			f.SetUint(0)
+			return nil
+		}
+		n, err := strconv.ParseUint(raw, 10, f.Type().Bits())
+		if err != nil {
+			return fmt.Errorf("not a whole number of zero or more: %q", raw)
+		}
+		f.SetUint(n)
 	case reflect.Float64:
 		if raw == "" {
 			f.SetFloat(0)

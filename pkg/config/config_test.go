@@ -19,6 +19,7 @@ type sample struct {
 	Timeout time.Duration `env:"T_TIMEOUT" default:"5s"`
 	Tags    []string      `env:"T_TAGS" default:"a, b,,c"`
 	Ratio   float64       `env:"T_RATIO" default:"0.5"`
+	Seed    uint64        `env:"T_SEED" default:"7"`
 	NoTag   string
 }
 
@@ -39,18 +40,18 @@ func TestLoadDefaultsAndOverrides(t *testing.T) {
 		t.Fatal(err)
 	}
 	if s.NATSURL != "nats://127.0.0.1:4222" || s.Name != "x" || s.Port != 9000 || s.Debug ||
-		s.Timeout != 5*time.Second || strings.Join(s.Tags, "|") != "a|b|c" || s.Ratio != 0.5 {
+		s.Timeout != 5*time.Second || strings.Join(s.Tags, "|") != "a|b|c" || s.Ratio != 0.5 || s.Seed != 7 {
 		t.Fatalf("unexpected config: %+v", s)
 	}
 }
 
 func TestLoadNamesEveryBadVariable(t *testing.T) {
 	var s sample
-	err := Load(&s, env(map[string]string{"T_PORT": "eighty", "T_TIMEOUT": "soon", "T_DEBUG": "yes please"}))
+	err := Load(&s, env(map[string]string{"T_PORT": "eighty", "T_TIMEOUT": "soon", "T_DEBUG": "yes please", "T_SEED": "-1"}))
 	if err == nil {
 		t.Fatal("want an error")
 	}
-	for _, name := range []string{"T_NAME", "T_PORT", "T_TIMEOUT", "T_DEBUG"} {
+	for _, name := range []string{"T_NAME", "T_PORT", "T_TIMEOUT", "T_DEBUG", "T_SEED"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error %q does not name %s", err, name)
 		}
@@ -78,7 +79,7 @@ func TestDescribeListsNestedVariables(t *testing.T) {
 	for _, v := range vars {
 		names = append(names, v.Name)
 	}
-	if got := strings.Join(names, ","); got != "T_NATS_URL,T_NAME,T_PORT,T_DEBUG,T_TIMEOUT,T_TAGS,T_RATIO" {
+	if got := strings.Join(names, ","); got != "T_NATS_URL,T_NAME,T_PORT,T_DEBUG,T_TIMEOUT,T_TAGS,T_RATIO,T_SEED" {
 		t.Fatalf("Describe = %s", got)
 	}
 	if !vars[1].Required || vars[0].Default != "nats://127.0.0.1:4222" {

@@ -14,7 +14,9 @@ import (
 
 type config struct {
 	service.Common
-	HTTPAddr string `env:"KOPPEL_HTTP_ADDR" default:":8081" help:"Address of the sandbox simulators."`
+	HTTPAddr             string  `env:"KOPPEL_HTTP_ADDR" default:":8081" help:"Address of the sandbox simulators."`
+	Seed                 uint64  `env:"KOPPEL_SANDBOX_SEED" default:"1" help:"Seed of the simulators' random sources (generated data, IDs, probabilistic faults)."`
+	EBoekhoudenRateLimit float64 `env:"KOPPEL_SANDBOX_EBOEKHOUDEN_RATE" default:"0" help:"Requests per second per administration the e-Boekhouden simulator allows before answering 429; 0 for no limit."`
 }
 
 func main() {
@@ -24,7 +26,7 @@ func main() {
 
 func realMain(ctx context.Context, env *service.Env, cfg *config) error {
 	mux := http.NewServeMux()
-	mountSimulators(mux)
+	mountSimulators(mux, cfg, env.Log)
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)

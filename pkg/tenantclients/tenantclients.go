@@ -1,0 +1,184 @@
+// Package tenantclients builds and caches the e-Boekhouden and Tribe clients of each tenant from
+// its settings and secrets in the mapping service. Clients are kept while the tenant's settings
+// are unchanged, so sessions and OAuth tokens are reused across messages; a change of settings
+// (new credentials) builds new ones. All of a system's clients share one apicall.Caller, whose
+// limiter keeps a separate, adaptive budget per tenant.
+package tenantclients
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/koppel/koppel/pkg/apicall"
+	"github.com/koppel/koppel/pkg/eboekhouden"
+	"github.com/koppel/koppel/pkg/tribe"
+	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
+)
+
+// Secret names the clients read.
+const (
+	SecretEBoekhoudenToken  = "eboekhouden_token"
+	SecretTribeClientSecret = "tribe_client_secret"
+)
+
+// Source identifies koppel to e-Boekhouden (at most 10 letters, digits or spaces).
+const Source = "koppel"
+
+// ErrNotConfigured is returned for a tenant whose credentials are not stored yet.
+var ErrNotConfigured = errors.New("tenant has no credentials for this system yet")
+
+// Options tune the clients.
+type Options struct {
+	// EBoekhoudenRate is the calls per second each tenant may make to e-Boekhouden at most; the
+	// limiter halves it on a 429 and recovers slowly. Default 5.
+	EBoekhoudenRate float64
+	// TribeRate is the same for Tribe. Default 10.
+	TribeRate float64
+}
+
+// Cache holds the clients of every tenant a process has worked for.
+type Cache struct {
+	mapping   mappingv1.MappingServiceClient
+	ebCall    *apicall.Caller
+	tribeCall *apicall.Caller
+
+	mu    sync.Mutex
+	eb    map[string]*ebEntry
+	tribe map[string]*tribeEntry
+}
+
+type ebEntry struct {
+	version time.Time
+	client  *eboekhouden.Client
+}
+
+type tribeEntry struct {
+	version time.Time
+	client  *tribe.Client
+}
+
+// New returns an empty cache.
+func New(mapping mappingv1.MappingServiceClient, opts Options) (*Cache, error) {
+	if opts.EBoekhoudenRate <= 0 {
+		opts.EBoekhoudenRate = 5
+	}
+	if opts.TribeRate <= 0 {
+		opts.TribeRate = 10
+	}
+	ebCall, err := apicall.New("eboekhouden", apicall.WithLimiter(apicall.NewAdaptiveLimiter(opts.EBoekhoudenRate, int(opts.EBoekhoudenRate)*2)))
+	if err != nil {
+		return nil, err
+	}
+	tribeCall, err := apicall.New("tribe", apicall.WithLimiter(apicall.NewAdaptiveLimiter(opts.TribeRate, int(opts.TribeRate)*2)))
+	if err != nil {
+		return nil, err
+	}
+	return &Cache{mapping: mapping, ebCall: ebCall, tribeCall: tribeCall, eb: map[string]*ebEntry{}, tribe: map[string]*tribeEntry{}}, nil
+}
+
+func (c *Cache) secret(ctx context.Context, tenant, name string) (string, error) {
+	res, err := c.mapping.GetSecret(ctx, &mappingv1.GetSecretRequest{TenantId: tenant, Name: name})
+	if err != nil {
+		return "", fmt.Errorf("secret %s: %w", name, err)
+	}
+	return string(res.GetValue()), nil
+}
+
+// EBoekhouden returns the tenant's e-Boekhouden client.
+func (c *Cache) EBoekhouden(ctx context.Context, t *mappingv1.Tenant) (*eboekhouden.Client, error) {
+	version := t.GetUpdatedAt().AsTime()
+	c.mu.Lock()
+	e := c.eb[t.GetId()]
+	c.mu.Unlock()
+	if e != nil && e.version.Equal(version) {
+		return e.client, nil
+	}
+	base := t.GetSettings().GetEboekhoudenBaseUrl()
+	if base == "" {
+		return nil, fmt.Errorf("e-Boekhouden: %w", ErrNotConfigured)
+	}
+	token, err := c.secret(ctx, t.GetId(), SecretEBoekhoudenToken)
+	if err != nil {
+		return nil, err
+	}
+	client, err := NewEBoekhouden(c.ebCall, t.GetId(), base, token)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	old := c.eb[t.GetId()]
+	if old != nil && old.version.Equal(version) {
+		// Another goroutine built one for the same settings meanwhile: use that, drop ours.
+		c.mu.Unlock()
+		return old.client, nil
+	}
+	c.eb[t.GetId()] = &ebEntry{version: version, client: client}
+	c.mu.Unlock()
+	if old != nil {
+		// Settings changed: the old client's session is of old credentials. Calls still in
+		// flight on it fail and are retried with the new one.
+		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_ = old.client.Close(closeCtx)
+		cancel()
+	}
+	return client, nil
+}
+
+// NewEBoekhouden builds an e-Boekhouden client on a shared caller.
+func NewEBoekhouden(call *apicall.Caller, tenant, baseURL, token string) (*eboekhouden.Client, error) {
+	return eboekhouden.New(token, Source, eboekhouden.WithBaseURL(baseURL), eboekhouden.WithCaller(call), eboekhouden.WithTenant(tenant))
+}
+
+// Tribe returns the tenant's Tribe client.
+func (c *Cache) Tribe(ctx context.Context, t *mappingv1.Tenant) (*tribe.Client, error) {
+	version := t.GetUpdatedAt().AsTime()
+	c.mu.Lock()
+	e := c.tribe[t.GetId()]
+	c.mu.Unlock()
+	if e != nil && e.version.Equal(version) {
+		return e.client, nil
+	}
+	st := t.GetSettings()
+	if st.GetTribeBaseUrl() == "" || st.GetTribeClientId() == "" {
+		return nil, fmt.Errorf("tribe: %w", ErrNotConfigured)
+	}
+	secret, err := c.secret(ctx, t.GetId(), SecretTribeClientSecret)
+	if err != nil {
+		return nil, err
+	}
+	client, err := NewTribe(c.tribeCall, t.GetId(), st.GetTribeBaseUrl(), st.GetTribeAuthUrl(), st.GetTribeClientId(), secret)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old := c.tribe[t.GetId()]; old != nil && old.version.Equal(version) {
+		return old.client, nil
+	}
+	c.tribe[t.GetId()] = &tribeEntry{version: version, client: client}
+	return client, nil
+}
+
+// NewTribe builds a Tribe client on a shared caller. An empty authURL means the API host.
+func NewTribe(call *apicall.Caller, tenant, baseURL, authURL, clientID, clientSecret string) (*tribe.Client, error) {
+	if authURL == "" {
+		authURL = baseURL
+	}
+	return tribe.New(tribe.Config{BaseURL: baseURL, AuthURL: authURL, ClientID: clientID, ClientSecret: clientSecret, Caller: call, Tenant: tenant})
+}
+
+// Callers returns the shared callers, for one-off clients (such as checking credentials).
+func (c *Cache) Callers() (eb, tr *apicall.Caller) { return c.ebCall, c.tribeCall }
+
+// Close ends every session.
+func (c *Cache) Close(ctx context.Context) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, e := range c.eb {
+		_ = e.client.Close(ctx)
+		delete(c.eb, id)
+	}
+}
