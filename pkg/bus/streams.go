@@ -105,6 +105,9 @@ type ConsumerSpec struct {
 	MaxDeliver int
 	// MaxAckPending bounds the messages in flight across all replicas. Default 1000.
 	MaxAckPending int
+	// HandleTimeout bounds one handler call of the worker (not the consumer): default 10m; an
+	// import of a large administration needs more.
+	HandleTimeout time.Duration
 }
 
 func (s ConsumerSpec) withDefaults() ConsumerSpec {

@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -40,8 +41,9 @@ func WorkerConsumers() []ConsumerSpec {
 			FilterSubjects: []string{"tribe.evt.*." + EntityOrganization, "tribe.evt.*." + EntityPerson}},
 		{Stream: StreamSyncCommands, Durable: ConsumerRelationCommands,
 			FilterSubjects: []string{"sync.cmd.*." + KindRelation, "sync.cmd.*." + KindRelationScan, "sync.cmd.*." + KindImport},
-			// An import runs long; it keeps itself alive with in-progress.
-			MaxDeliver: 20},
+			// An import runs long; it keeps itself alive with in-progress and resumes where it
+			// stopped when redelivered.
+			MaxDeliver: 20, HandleTimeout: 4 * time.Hour},
 		{Stream: StreamTribeEvents, Durable: ConsumerInvoiceEvents,
 			FilterSubjects: []string{"tribe.evt.*." + EntityInvoice}},
 		{Stream: StreamSyncCommands, Durable: ConsumerProductCommands,

@@ -127,12 +127,13 @@ func (d *Deps) Consume(ctx context.Context, env *service.Env, consumer string, h
 		return service.Part{}, err
 	}
 	w, err := bus.NewWorker(d.JS, c, consumer, handler, bus.ConsumerOptions{
-		Concurrency:  opts.Concurrency,
-		MaxDeliver:   spec.MaxDeliver,
-		AckWait:      spec.AckWait,
-		DrainTimeout: env.Common.ShutdownTimeout * 4 / 5,
-		Logger:       env.Log,
-		Issues:       mapping.IssueRecorder{Client: d.Mapping},
+		Concurrency:   opts.Concurrency,
+		MaxDeliver:    spec.MaxDeliver,
+		AckWait:       spec.AckWait,
+		HandleTimeout: spec.HandleTimeout,
+		DrainTimeout:  env.Common.ShutdownTimeout * 4 / 5,
+		Logger:        env.Log,
+		Issues:        mapping.IssueRecorder{Client: d.Mapping},
 	})
 	if err != nil {
 		return service.Part{}, err

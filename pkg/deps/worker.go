@@ -24,14 +24,18 @@ func (c WorkerConfig) Validate() error {
 
 // RunWorker connects the service and runs one consume loop per consumer that handlers returns,
 // until ctx is done.
-func RunWorker(ctx context.Context, env *service.Env, cfg WorkerConfig, handlers func(d *Deps) map[string]bus.Handler) error {
+func RunWorker(ctx context.Context, env *service.Env, cfg WorkerConfig, handlers func(d *Deps) (map[string]bus.Handler, error)) error {
 	d, err := Connect(ctx, env, cfg.Config)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
+	hs, err := handlers(d)
+	if err != nil {
+		return err
+	}
 	var parts []service.Part
-	for consumer, h := range handlers(d) {
+	for consumer, h := range hs {
 		p, err := d.Consume(ctx, env, consumer, h, WorkerOptions{Concurrency: cfg.Concurrency})
 		if err != nil {
 			return err

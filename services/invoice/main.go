@@ -18,9 +18,9 @@ type config struct {
 func main() {
 	var cfg config
 	service.Main("invoice", &cfg, func(ctx context.Context, env *service.Env) error {
-		return deps.RunWorker(ctx, env, cfg.WorkerConfig, func(d *deps.Deps) map[string]bus.Handler {
+		return deps.RunWorker(ctx, env, cfg.WorkerConfig, func(d *deps.Deps) (map[string]bus.Handler, error) {
 			p := &pusher{mapping: d.Mapping, log: env.Log}
-			return map[string]bus.Handler{bus.ConsumerInvoiceEvents: flow.ChangeHandler(d.Mapping, p.push)}
+			return map[string]bus.Handler{bus.ConsumerInvoiceEvents: flow.ChangeHandler(d.Mapping, p.push)}, nil
 		})
 	})
 }

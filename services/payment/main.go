@@ -18,9 +18,9 @@ type config struct {
 func main() {
 	var cfg config
 	service.Main("payment", &cfg, func(ctx context.Context, env *service.Env) error {
-		return deps.RunWorker(ctx, env, cfg.WorkerConfig, func(d *deps.Deps) map[string]bus.Handler {
+		return deps.RunWorker(ctx, env, cfg.WorkerConfig, func(d *deps.Deps) (map[string]bus.Handler, error) {
 			p := &puller{log: env.Log}
-			return map[string]bus.Handler{bus.ConsumerPaymentCommands: flow.CommandHandler(d.Mapping, p.pull)}
+			return map[string]bus.Handler{bus.ConsumerPaymentCommands: flow.CommandHandler(d.Mapping, p.pull)}, nil
 		})
 	})
 }

@@ -4,27 +4,84 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
 
 	"github.com/koppel/koppel/pkg/bus"
 	"github.com/koppel/koppel/pkg/deps"
 	"github.com/koppel/koppel/pkg/flow"
 	"github.com/koppel/koppel/pkg/service"
+	"github.com/koppel/koppel/pkg/tenantclients"
+	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
 )
 
 type config struct {
 	service.Common
 	deps.WorkerConfig
+	EBoekhoudenRate float64 `env:"KOPPEL_EBOEKHOUDEN_RATE" default:"5" help:"Calls per second one tenant may make to e-Boekhouden from one process; halved on a 429, recovering slowly."`
+	TribeRate       float64 `env:"KOPPEL_TRIBE_RATE" default:"10" help:"Calls per second one tenant may make to Tribe from one process; halved on a 429, recovering slowly."`
 }
 
 func main() {
 	var cfg config
 	service.Main("relation", &cfg, func(ctx context.Context, env *service.Env) error {
-		return deps.RunWorker(ctx, env, cfg.WorkerConfig, func(d *deps.Deps) map[string]bus.Handler {
-			s := &syncer{mapping: d.Mapping, log: env.Log}
+		return deps.RunWorker(ctx, env, cfg.WorkerConfig, func(d *deps.Deps) (map[string]bus.Handler, error) {
+			clients, err := tenantclients.New(d.Mapping, tenantclients.Options{EBoekhoudenRate: cfg.EBoekhoudenRate, TribeRate: cfg.TribeRate})
+			if err != nil {
+				return nil, err
+			}
+			s := &syncer{mapping: d.Mapping, connect: connector(clients), holder: holderName(), log: env.Log}
 			return map[string]bus.Handler{
 				bus.ConsumerRelationEvents:   flow.ChangeHandler(d.Mapping, s.push),
 				bus.ConsumerRelationCommands: flow.CommandHandler(d.Mapping, s.pull),
-			}
+			}, nil
 		})
 	})
+}
+
+// connector gives the ports of a tenant, keeping each tenant's Tribe look-ups for as long as its
+// settings stay the same.
+func connector(clients *tenantclients.Cache) connectFunc {
+	var mu sync.Mutex
+	lookups := map[string]*tribeLookups{}
+	return func(ctx context.Context, t *mappingv1.Tenant) (Books, CRM, error) {
+		eb, err := clients.EBoekhouden(ctx, t)
+		if err != nil {
+			return nil, nil, notConfigured(t, err)
+		}
+		tr, err := clients.Tribe(ctx, t)
+		if err != nil {
+			return nil, nil, notConfigured(t, err)
+		}
+		key := t.GetId() + "@" + t.GetUpdatedAt().AsTime().String()
+		mu.Lock()
+		lk := lookups[key]
+		if lk == nil {
+			lk = &tribeLookups{}
+			lookups[key] = lk
+		}
+		mu.Unlock()
+		return books{c: eb}, crm{c: tr, lk: lk}, nil
+	}
+}
+
+func notConfigured(t *mappingv1.Tenant, err error) error {
+	if errors.Is(err, tenantclients.ErrNotConfigured) {
+		return bus.Permanent(err, &mappingv1.Issue{Key: "tenant/credentials", Code: "not_configured",
+			Message: "koppel has no credentials for e-Boekhouden or Tribe for this tenant.",
+			Action:  "Enter the credentials (koppelctl tenants credentials " + t.GetId() + ")."})
+	}
+	return err
+}
+
+// holderName identifies this process in leases: the host (the pod) and a random suffix.
+func holderName() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%s-%s", host, hex.EncodeToString(b))
 }

@@ -105,15 +105,16 @@ func (r Relation) Normalize() Relation {
 	r.CoCNumber = compact(r.CoCNumber)
 	r.BIC = compact(r.BIC)
 	r.IBAN = compact(r.IBAN)
-	r.InvoiceAddress = r.InvoiceAddress.normalize()
-	r.PostalAddress = r.PostalAddress.normalize()
+	r.InvoiceAddress = r.InvoiceAddress.Normalize()
+	r.PostalAddress = r.PostalAddress.Normalize()
 	if r.Kind == Person && r.Name == "" {
 		r.Name = text(strings.Join([]string{r.FirstName, r.MiddleName, r.LastName}, " "))
 	}
 	return r
 }
 
-func (a Address) normalize() Address {
+// Normalize returns a in canonical form.
+func (a Address) Normalize() Address {
 	return Address{Line: text(a.Line), PostalCode: postalCode(a.PostalCode), City: text(a.City), Country: strings.ToUpper(text(a.Country))}
 }
 
