@@ -1,5 +1,5 @@
 // Command gateway is koppel's HTTP edge: it takes Tribe webhooks and turns each event into a bus
-// message, and it serves the admin API (tenants, status, run-now, dead letters).
+// message, and it serves the admin API (tenants, activation, status, run-now, dead letters).
 package main
 
 import (
@@ -14,6 +14,7 @@ import (
 	"github.com/koppel/koppel/pkg/deps"
 	"github.com/koppel/koppel/pkg/httpapi"
 	"github.com/koppel/koppel/pkg/service"
+	"github.com/koppel/koppel/pkg/tenantclients"
 )
 
 type config struct {
@@ -29,6 +30,9 @@ type config struct {
 func (c *config) Validate() error {
 	if _, err := httpapi.NewBearerAuth(c.AdminTokenHashes); err != nil {
 		return fmt.Errorf("KOPPEL_ADMIN_TOKEN_HASHES: %w", err)
+	}
+	if err := checkURL(c.PublicURL); err != nil {
+		return fmt.Errorf("KOPPEL_PUBLIC_URL: %w", err)
 	}
 	if c.SignatureHeader == "" {
 		return errors.New("KOPPEL_WEBHOOK_SIGNATURE_HEADER: required")
@@ -60,6 +64,18 @@ func realMain(ctx context.Context, env *service.Env, cfg *config) error {
 	mux.Handle("POST /webhooks/tribe/{tenant}", &webhooks{mapping: d.Mapping, pub: d.Publisher, codec: codec, log: env.Log})
 	a := &admin{mapping: d.Mapping, pub: d.Publisher, dlq: bus.NewDeadLetters(d.JS), log: env.Log, now: time.Now}
 	a.routes(mux, auth)
+	clients, err := tenantclients.New(d.Mapping, tenantclients.Options{})
+	if err != nil {
+		return fmt.Errorf("tenant clients: %w", err)
+	}
+	defer func() {
+		// End the tenants' e-Boekhouden sessions, but do not hold up the shutdown for it.
+		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		clients.Close(closeCtx)
+	}()
+	act := &activation{admin: a, accounts: newClientAccounts(clients), publicURL: cfg.PublicURL}
+	act.routes(mux, auth)
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
