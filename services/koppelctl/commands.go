@@ -16,8 +16,11 @@ type cli struct {
 	out   io.Writer
 	stdin io.Reader
 	json  bool
-	// now and sleep are replaced in tests of -watch.
-	now func() time.Time
+	// now and pollEvery are replaced in tests of -watch.
+	now       func() time.Time
+	pollEvery time.Duration
+	// getenv reads the environment (os.Getenv when nil).
+	getenv func(string) string
 }
 
 // i64 decodes the int64 fields of protobuf JSON, which arrive as strings.
@@ -160,7 +163,7 @@ func (c *cli) print(v any, table func(w *tabwriter.Writer)) error {
 
 func (c *cli) tenants(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return usageError("usage: koppelctl tenants list|show|create|activate|pause|resume")
+		return usageError("usage: koppelctl tenants list|show|create|credentials|configuration|links|activate|pause|resume")
 	}
 	switch args[0] {
 	case "list":
@@ -198,11 +201,19 @@ func (c *cli) tenants(ctx context.Context, args []string) error {
 			return err
 		}
 		return c.print(t, func(w *tabwriter.Writer) { fmt.Fprintf(w, "created tenant %s\n", t.ID) })
-	case "activate", "pause", "resume":
+	case "credentials":
+		return c.setCredentials(ctx, args[1:])
+	case "configuration":
+		return c.configuration(ctx, args[1:])
+	case "links":
+		return c.setLinks(ctx, args[1:])
+	case "activate":
+		return c.activate(ctx, args[1:])
+	case "pause", "resume":
 		if err := need(args, 2, "tenants "+args[0]+" <tenant>"); err != nil {
 			return err
 		}
-		state := map[string]string{"activate": "active", "pause": "paused", "resume": "active"}[args[0]]
+		state := map[string]string{"pause": "paused", "resume": "active"}[args[0]]
 		var t tenant
 		if err := c.api.do(ctx, "PUT", "/admin/v1/tenants/"+args[1]+"/state", map[string]string{"state": state}, &t); err != nil {
 			return err

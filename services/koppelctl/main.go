@@ -1,5 +1,6 @@
-// Command koppelctl operates koppel through the gateway's admin API: tenants, status with
-// progress, sync now, issues and dead letters. Tables for people by default, -o json for scripts.
+// Command koppelctl operates koppel through the gateway's admin API: tenants and their
+// activation, status with progress, sync now, issues and dead letters. Tables for people by
+// default, -o json for scripts.
 //
 // Exit codes: 0 done, 1 failed (network, server), 2 wrong usage, 3 not found, 4 conflict (for
 // example a run already in progress), 5 not authorised.
@@ -25,7 +26,16 @@ Commands:
   tenants list                      list tenants
   tenants show <tenant>             show a tenant and its settings
   tenants create <tenant> [name]    create a tenant
-  tenants activate <tenant>         start syncing a tenant
+  tenants credentials <tenant> [-f file|-] [-eboekhouden-url u] [-tribe-url u] [-tribe-auth-url u] [-tribe-client-id id]
+                                    check and store both systems' credentials; the secrets come
+                                    from the file or from KOPPEL_EBOEKHOUDEN_TOKEN and
+                                    KOPPEL_TRIBE_CLIENT_SECRET, never from the command line
+  tenants configuration <tenant>    ledgers, VAT codes, templates, VAT groups, units, address types
+  tenants links <tenant> [-f file|-] -debtor-ledger L -invoice-template T
+        -revenue GROUP=LEDGER... -vat GROUP=CODE... [-auto-debtor-numbers -debtor-number-start N]
+                                    link ledgers and VAT codes (checked against the configuration)
+  tenants activate <tenant> [-watch]
+                                    register the Tribe webhooks and start the initial import
   tenants pause <tenant>            pause a tenant (events wait)
   tenants resume <tenant>           resume a paused tenant
   secrets set <tenant> <name>       store a secret, read from standard input
