@@ -437,3 +437,60 @@ func TestEnsureTopologyKeepsEarlyMessages(t *testing.T) {
 		t.Fatalf("invoice consumer sees an organisation event")
 	}
 }
+
+func TestBusyWorkerTakesNoMessageItCannotStart(t *testing.T) {
+	e := newEnv(t)
+	const ackWait = 400 * time.Millisecond
+	c := e.consumer(t, bus.ConsumerSpec{AckWait: ackWait})
+	var mu sync.Mutex
+	deliveries := map[string][]uint64{}
+	startWorker(t, e, c, func(ctx context.Context, m *bus.Msg) error {
+		mu.Lock()
+		deliveries[m.MsgID] = append(deliveries[m.MsgID], m.Delivery)
+		mu.Unlock()
+		// Three ack waits of work: a second message held in a client buffer meanwhile would
+		// run out of ack wait and be delivered twice.
+		select {
+		case <-time.After(3 * ackWait):
+		case <-ctx.Done():
+		}
+		return nil
+	}, bus.ConsumerOptions{AckWait: ackWait, Concurrency: 1})
+	e.publish(t, "acme", bus.EntityOrganization, "1")
+	e.publish(t, "acme", bus.EntityOrganization, "2")
+	waitFor(t, "both messages handled and acked", func() bool {
+		info, _ := c.Info(context.Background())
+		mu.Lock()
+		defer mu.Unlock()
+		return len(deliveries) == 2 && info.NumPending == 0 && info.NumAckPending == 0
+	})
+	for id, d := range deliveries {
+		if len(d) != 1 {
+			t.Errorf("message %s delivered %v", id, d)
+		}
+	}
+}
+
+func TestDrainTimeoutCountsFromShutdown(t *testing.T) {
+	e := newEnv(t)
+	c := e.consumer(t, bus.ConsumerSpec{})
+	started := make(chan struct{}, 4)
+	stop := startWorker(t, e, c, func(ctx context.Context, _ *bus.Msg) error {
+		started <- struct{}{}
+		<-ctx.Done() // never finishes by itself
+		return ctx.Err()
+	}, bus.ConsumerOptions{Concurrency: 1, DrainTimeout: 300 * time.Millisecond})
+	e.publish(t, "acme", bus.EntityOrganization, "1")
+	e.publish(t, "acme", bus.EntityOrganization, "2")
+	<-started
+	begin := time.Now()
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(begin); took > 3*time.Second {
+		t.Fatalf("shutdown took %s with a 300ms drain timeout", took)
+	}
+	if n := len(started); n != 0 {
+		t.Fatalf("%d handlers started after the shutdown began", n)
+	}
+}

@@ -142,23 +142,14 @@ func NewWorker(js jetstream.JetStream, consumer jetstream.Consumer, name string,
 	return &Worker{name: name, consumer: consumer, js: js, handler: handler, opts: opts.withDefaults()}, nil
 }
 
-// Run consumes until ctx is done, then stops pulling, lets the handlers in flight finish (at most
-// DrainTimeout; unfinished ones are redelivered elsewhere) and returns nil.
+// Run consumes until ctx is done, then lets the handlers in flight finish (at most
+// DrainTimeout from the moment ctx is done; unfinished ones are redelivered elsewhere) and
+// returns nil.
+//
+// It fetches only as many messages as it has free handlers, so no message waits in a client
+// buffer without in-progress signals (where its ack wait would run out and it would be delivered
+// twice), and nothing is taken in after a shutdown began.
 func (w *Worker) Run(ctx context.Context) error {
-	iter, err := w.consumer.Messages(jetstream.PullMaxMessages(w.opts.Concurrency))
-	if err != nil {
-		return fmt.Errorf("consume %s: %w", w.name, err)
-	}
-	stopped := make(chan struct{})
-	go func() {
-		select {
-		case <-ctx.Done():
-			iter.Drain()
-		case <-stopped:
-		}
-	}()
-	defer close(stopped)
-
 	// Handlers run on a context that outlives ctx, so a shutdown lets them finish; it is
 	// cancelled only when the drain times out.
 	handleCtx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
@@ -166,20 +157,57 @@ func (w *Worker) Run(ctx context.Context) error {
 	sem := make(chan struct{}, w.opts.Concurrency)
 	var wg sync.WaitGroup
 	var runErr error
-	for {
-		raw, err := iter.Next()
-		if err != nil {
-			if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				runErr = fmt.Errorf("consume %s: %w", w.name, err)
-				iter.Stop()
-			}
-			break
+	failures := 0
+	for ctx.Err() == nil {
+		// Wait for one free handler, then take every other free one.
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			continue
 		}
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			w.handle(handleCtx, raw)
-		})
+		free := 1
+	take:
+		for free < w.opts.Concurrency {
+			select {
+			case sem <- struct{}{}:
+				free++
+			default:
+				break take
+			}
+		}
+		fetchCtx, cancelFetch := context.WithTimeout(ctx, 5*time.Second)
+		batch, err := w.consumer.Fetch(free, jetstream.FetchContext(fetchCtx))
+		got := 0
+		if err == nil {
+			for raw := range batch.Messages() {
+				got++
+				wg.Go(func() {
+					defer func() { <-sem }()
+					w.handle(handleCtx, raw)
+				})
+			}
+			err = batch.Error()
+		}
+		cancelFetch()
+		for range free - got {
+			<-sem
+		}
+		switch {
+		case err == nil || errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil:
+			failures = 0
+		case errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound):
+			runErr = fmt.Errorf("consume %s: %w", w.name, err)
+			w.opts.Logger.Error("consumer gone; stopping", "consumer", w.name, "error", err)
+			ctx = canceledContext()
+		default:
+			// NATS down or a leader election: back off, the client reconnects by itself.
+			failures++
+			w.opts.Logger.Warn("fetch failed; retrying", "consumer", w.name, "error", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(min(time.Duration(failures)*200*time.Millisecond, 5*time.Second)):
+			}
+		}
 	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
@@ -191,6 +219,12 @@ func (w *Worker) Run(ctx context.Context) error {
 		<-done
 	}
 	return runErr
+}
+
+func canceledContext() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
 }
 
 func (w *Worker) handle(ctx context.Context, raw jetstream.Msg) {

@@ -131,9 +131,10 @@ func EnsureConsumer(ctx context.Context, js jetstream.JetStream, spec ConsumerSp
 		FilterSubjects: spec.FilterSubjects,
 		AckPolicy:      jetstream.AckExplicitPolicy,
 		AckWait:        spec.AckWait,
-		// One delivery more than the loop allows, so a message whose last delivery died with
-		// its worker comes back once more and is dead-lettered rather than dropped.
-		MaxDeliver:    spec.MaxDeliver + 1,
+		// Unlimited on the server: the consume loop alone counts deliveries and dead-letters,
+		// so a message whose dead-letter publish failed, or whose last delivery died with its
+		// worker, comes back to be dead-lettered rather than being stranded.
+		MaxDeliver:    -1,
 		MaxAckPending: spec.MaxAckPending,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	}
