@@ -46,7 +46,8 @@ func ChangeHandler(client mappingv1.MappingServiceClient, fn ChangeFunc) bus.Han
 }
 
 // CommandHandler returns the bus handler of a sync-command consumer. A command for a kind that
-// is already running is dropped: the running one does the same work.
+// is already running is dropped, as the running one does the same work; so is a redelivered
+// command of a run that has finished.
 func CommandHandler(client mappingv1.MappingServiceClient, fn CommandFunc) bus.Handler {
 	return func(ctx context.Context, m *bus.Msg) error {
 		cmd := &eventsv1.SyncCommand{}
@@ -61,7 +62,7 @@ func CommandHandler(client mappingv1.MappingServiceClient, fn CommandFunc) bus.H
 			return err
 		}
 		run, err := syncrun.Start(ctx, client, cmd.GetTenantId(), cmd.GetKind(), cmd.GetRunId(), cmd.GetTrigger())
-		if errors.Is(err, syncrun.ErrInProgress) {
+		if errors.Is(err, syncrun.ErrInProgress) || errors.Is(err, syncrun.ErrFinished) {
 			return nil
 		}
 		if err != nil {

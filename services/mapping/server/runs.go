@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"time"
@@ -19,10 +20,12 @@ import (
 // runs are a capped list of encoded Runs (runs:K), newest first. kinds is the set of kinds seen.
 
 // startRunScript starts run ARGV[1] unless another run is in progress and was updated less than
-// ARGV[4] ms before ARGV[3] (now). Returns 1 when started, 0 when that run already runs, -1 when
-// another run is in progress. A stale run's hash is returned to the caller for the history as
+// ARGV[4] ms before ARGV[3] (now), or the run finished before (KEYS[3], a sorted set of finished
+// run IDs). Returns 1 when started, 0 when that run already runs, -1 when another run is in
+// progress, 3 when it finished. A stale run's hash is returned to the caller for the history as
 // {2, fields...}.
 var startRunScript = redis.NewScript(`
+if redis.call('ZSCORE', KEYS[3], ARGV[1]) then return {3} end
 local cur = redis.call('HGET', KEYS[1], 'id')
 local stale = nil
 if cur then
@@ -52,12 +55,15 @@ redis.call('HSET', KEYS[1], 'updated', ARGV[9])
 return redis.call('HGETALL', KEYS[1])
 `)
 
-// finishRunScript moves the run to the history when it is the running one.
+// finishRunScript moves the run to the history when it is the running one, and remembers its ID
+// (the newest 1000) so a redelivered command does not start it again.
 var finishRunScript = redis.NewScript(`
 if redis.call('HGET', KEYS[1], 'id') ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
 redis.call('LPUSH', KEYS[2], ARGV[2])
 redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[3]) - 1)
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
+redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -1001)
 return 1
 `)
 
@@ -100,12 +106,14 @@ func (s *Server) StartRun(ctx context.Context, req *mappingv1.StartRunRequest) (
 		stale = defaultStale
 	}
 	now := s.now().UnixMilli()
-	keys := []string{key(req.GetTenantId(), "run", req.GetKind()), key(req.GetTenantId(), "kinds")}
+	keys := []string{key(req.GetTenantId(), "run", req.GetKind()), key(req.GetTenantId(), "kinds"), key(req.GetTenantId(), "runids", req.GetKind())}
 	res, err := startRunScript.Run(ctx, s.rdb, keys, req.GetRunId(), req.GetTrigger(), now, stale.Milliseconds(), req.GetKind()).Slice()
 	if err != nil {
 		return nil, internal("start run", err)
 	}
 	switch res[0].(int64) {
+	case 3:
+		return nil, status.Errorf(codes.AlreadyExists, "%s run %q has finished", req.GetKind(), req.GetRunId())
 	case -1:
 		return nil, status.Errorf(codes.FailedPrecondition, "a %s run (%v) is already in progress", req.GetKind(), res[1])
 	case 2:
@@ -138,10 +146,13 @@ func (s *Server) pushHistory(ctx context.Context, tenant string, run *mappingv1.
 		return internal("encode run", err)
 	}
 	k := key(tenant, "runs", run.Kind)
-	if err := s.rdb.LPush(ctx, k, blob).Err(); err != nil {
+	pipe := s.rdb.TxPipeline()
+	pipe.LPush(ctx, k, blob)
+	pipe.LTrim(ctx, k, 0, maxRunsKept-1)
+	if _, err := pipe.Exec(ctx); err != nil {
 		return internal("record run", err)
 	}
-	return s.rdb.LTrim(ctx, k, 0, maxRunsKept-1).Err()
+	return nil
 }
 
 func (s *Server) UpdateRun(ctx context.Context, req *mappingv1.UpdateRunRequest) (*mappingv1.UpdateRunResponse, error) {
@@ -185,13 +196,21 @@ func (s *Server) FinishRun(ctx context.Context, req *mappingv1.FinishRunRequest)
 	}
 	run.Status = req.GetStatus()
 	run.Message = req.GetMessage()
+	if run.Status == mappingv1.RunStatus_RUN_STATUS_SUCCEEDED && run.GetCounts().GetFailed() > 0 {
+		// The counts are the run's, over every delivery of its command: failed records make it
+		// partial whatever the last delivery saw.
+		run.Status = mappingv1.RunStatus_RUN_STATUS_PARTIAL
+		if run.Message == "" {
+			run.Message = fmt.Sprintf("%d records failed; see the open issues", run.GetCounts().GetFailed())
+		}
+	}
 	run.FinishedAt = timestamppb.New(s.now())
 	blob, err := proto.Marshal(run)
 	if err != nil {
 		return nil, internal("encode run", err)
 	}
-	keys := []string{key(req.GetTenantId(), "run", req.GetKind()), key(req.GetTenantId(), "runs", req.GetKind())}
-	ok, err := finishRunScript.Run(ctx, s.rdb, keys, req.GetRunId(), blob, maxRunsKept).Int()
+	keys := []string{key(req.GetTenantId(), "run", req.GetKind()), key(req.GetTenantId(), "runs", req.GetKind()), key(req.GetTenantId(), "runids", req.GetKind())}
+	ok, err := finishRunScript.Run(ctx, s.rdb, keys, req.GetRunId(), blob, maxRunsKept, s.now().UnixMilli()).Int()
 	if err != nil {
 		return nil, internal("finish run", err)
 	}

@@ -76,14 +76,12 @@ func (s *Server) SetCursor(ctx context.Context, req *mappingv1.SetCursorRequest)
 	return &mappingv1.SetCursorResponse{}, nil
 }
 
-// A lease is a key holding "holder\ntoken" with a TTL. The fencing counter is per tenant and only
-// grows, so a token taken after an expiry is always higher than every token before it.
+// A lease is a key holding "holder\ntoken" with a TTL. It is taken only when free: not even its
+// own holder takes it twice, since one process runs many handlers under one holder name. The
+// fencing counter is per tenant and only grows, so a token taken after an expiry is always
+// higher than every token before it.
 var acquireLeaseScript = redis.NewScript(`
-local cur = redis.call('GET', KEYS[1])
-if cur then
-  local holder = string.match(cur, '^(.*)\n')
-  if holder ~= ARGV[1] then return -1 end
-end
+if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
 local token = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[1], ARGV[1] .. '\n' .. token, 'PX', ARGV[2])
 return token
@@ -134,7 +132,7 @@ func (s *Server) AcquireLease(ctx context.Context, req *mappingv1.AcquireLeaseRe
 		return nil, internal("acquire lease", err)
 	}
 	if tok < 0 {
-		return nil, status.Errorf(codes.FailedPrecondition, "lease %q is held by another holder", req.GetName())
+		return nil, status.Errorf(codes.FailedPrecondition, "lease %q is held", req.GetName())
 	}
 	exp := s.now().Add(time.Duration(req.GetTtlMs()) * time.Millisecond)
 	return &mappingv1.AcquireLeaseResponse{FencingToken: tok, ExpiresAt: timestamppb.New(exp)}, nil

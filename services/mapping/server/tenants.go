@@ -60,15 +60,17 @@ func (s *Server) CreateTenant(ctx context.Context, req *mappingv1.CreateTenantRe
 	if err != nil {
 		return nil, internal("marshal tenant", err)
 	}
+	// Index first: an index entry without a tenant is skipped by ListTenants, while a tenant
+	// without an index entry would be invisible to the scheduler.
+	if err := s.rdb.SAdd(ctx, tenantIndexKey, t.Id).Err(); err != nil {
+		return nil, internal("index tenant", err)
+	}
 	ok, err := s.rdb.SetNX(ctx, key(t.Id, "tenant"), blob, 0).Result()
 	if err != nil {
 		return nil, internal("create tenant", err)
 	}
 	if !ok {
 		return nil, status.Errorf(codes.AlreadyExists, "tenant %q already exists", t.Id)
-	}
-	if err := s.rdb.SAdd(ctx, tenantIndexKey, t.Id).Err(); err != nil {
-		return nil, internal("index tenant", err)
 	}
 	return &mappingv1.CreateTenantResponse{Tenant: t}, nil
 }

@@ -100,19 +100,21 @@ type MappingServiceClient interface {
 	GetCursor(ctx context.Context, in *GetCursorRequest, opts ...grpc.CallOption) (*GetCursorResponse, error)
 	// SetCursor stores a cursor.
 	SetCursor(ctx context.Context, in *SetCursorRequest, opts ...grpc.CallOption) (*SetCursorResponse, error)
-	// AcquireLease takes a named lease for a holder for a TTL. FailedPrecondition while another
-	// holder has it. Every acquisition gets a higher fencing token than the one before.
+	// AcquireLease takes a named lease for a holder for a TTL. FailedPrecondition while it is held,
+	// even by the same holder. Every acquisition gets a higher fencing token than the one before.
 	AcquireLease(ctx context.Context, in *AcquireLeaseRequest, opts ...grpc.CallOption) (*AcquireLeaseResponse, error)
 	// RenewLease extends a lease still held with the same token. FailedPrecondition when lost.
 	RenewLease(ctx context.Context, in *RenewLeaseRequest, opts ...grpc.CallOption) (*RenewLeaseResponse, error)
 	// ReleaseLease gives a lease up; releasing a lease no longer held is not an error.
 	ReleaseLease(ctx context.Context, in *ReleaseLeaseRequest, opts ...grpc.CallOption) (*ReleaseLeaseResponse, error)
-	// StartRun begins a run of a sync kind. FailedPrecondition while another run of that kind is in
-	// progress (and has not gone stale).
+	// StartRun begins a run of a sync kind; starting the running one again continues it.
+	// FailedPrecondition while another run of that kind is in progress (and has not gone stale);
+	// AlreadyExists when that run has finished (a redelivered command).
 	StartRun(ctx context.Context, in *StartRunRequest, opts ...grpc.CallOption) (*StartRunResponse, error)
 	// UpdateRun adds counts and progress to a running run and keeps it from going stale.
 	UpdateRun(ctx context.Context, in *UpdateRunRequest, opts ...grpc.CallOption) (*UpdateRunResponse, error)
-	// FinishRun ends a run and moves it to the history.
+	// FinishRun ends a run and moves it to the history. A run asked to finish SUCCEEDED with failed
+	// records in its counts finishes PARTIAL.
 	FinishRun(ctx context.Context, in *FinishRunRequest, opts ...grpc.CallOption) (*FinishRunResponse, error)
 	// ListRuns returns the current run (if any) and the newest finished runs of a tenant.
 	ListRuns(ctx context.Context, in *ListRunsRequest, opts ...grpc.CallOption) (*ListRunsResponse, error)
@@ -465,19 +467,21 @@ type MappingServiceServer interface {
 	GetCursor(context.Context, *GetCursorRequest) (*GetCursorResponse, error)
 	// SetCursor stores a cursor.
 	SetCursor(context.Context, *SetCursorRequest) (*SetCursorResponse, error)
-	// AcquireLease takes a named lease for a holder for a TTL. FailedPrecondition while another
-	// holder has it. Every acquisition gets a higher fencing token than the one before.
+	// AcquireLease takes a named lease for a holder for a TTL. FailedPrecondition while it is held,
+	// even by the same holder. Every acquisition gets a higher fencing token than the one before.
 	AcquireLease(context.Context, *AcquireLeaseRequest) (*AcquireLeaseResponse, error)
 	// RenewLease extends a lease still held with the same token. FailedPrecondition when lost.
 	RenewLease(context.Context, *RenewLeaseRequest) (*RenewLeaseResponse, error)
 	// ReleaseLease gives a lease up; releasing a lease no longer held is not an error.
 	ReleaseLease(context.Context, *ReleaseLeaseRequest) (*ReleaseLeaseResponse, error)
-	// StartRun begins a run of a sync kind. FailedPrecondition while another run of that kind is in
-	// progress (and has not gone stale).
+	// StartRun begins a run of a sync kind; starting the running one again continues it.
+	// FailedPrecondition while another run of that kind is in progress (and has not gone stale);
+	// AlreadyExists when that run has finished (a redelivered command).
 	StartRun(context.Context, *StartRunRequest) (*StartRunResponse, error)
 	// UpdateRun adds counts and progress to a running run and keeps it from going stale.
 	UpdateRun(context.Context, *UpdateRunRequest) (*UpdateRunResponse, error)
-	// FinishRun ends a run and moves it to the history.
+	// FinishRun ends a run and moves it to the history. A run asked to finish SUCCEEDED with failed
+	// records in its counts finishes PARTIAL.
 	FinishRun(context.Context, *FinishRunRequest) (*FinishRunResponse, error)
 	// ListRuns returns the current run (if any) and the newest finished runs of a tenant.
 	ListRuns(context.Context, *ListRunsRequest) (*ListRunsResponse, error)
