@@ -287,6 +287,9 @@ func (s *Stack) startProc(name string) error {
 	}
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(), s.env[name]...)
+	// A service dies with the process that started it, so a test that panics or times out
+	// leaves no stray services behind.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	if err := cmd.Start(); err != nil {
@@ -315,6 +318,8 @@ func (s *Stack) startProc(name string) error {
 	return nil
 }
 
+var readyClient = &http.Client{Timeout: 2 * time.Second}
+
 // WaitReady waits until the service's /readyz answers 200, or its process exits.
 func (s *Stack) WaitReady(ctx context.Context, name string) error {
 	s.mu.Lock()
@@ -334,7 +339,7 @@ func (s *Stack) WaitReady(ctx context.Context, name string) error {
 			return fmt.Errorf("%s not ready: %w", name, ctx.Err())
 		case <-time.After(50 * time.Millisecond):
 		}
-		resp, err := http.Get(url)
+		resp, err := readyClient.Get(url)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {

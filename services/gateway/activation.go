@@ -553,8 +553,8 @@ func (a *activation) activate(w http.ResponseWriter, r *http.Request) {
 		a.writeGRPCError(w, r, err)
 		return
 	}
-	if len(runs.GetCurrent()) > 0 {
-		httpapi.WriteError(w, http.StatusConflict, "run_in_progress", fmt.Sprintf("the import (%s) is in progress", runs.GetCurrent()[0].GetId()))
+	if cur := runs.GetCurrent(); len(cur) > 0 && a.now().Sub(cur[0].GetUpdatedAt().AsTime()) < staleRun {
+		httpapi.WriteError(w, http.StatusConflict, "run_in_progress", fmt.Sprintf("the import (%s) is in progress", cur[0].GetId()))
 		return
 	}
 
@@ -583,9 +583,8 @@ func (a *activation) activate(w http.ResponseWriter, r *http.Request) {
 			primary = reg.Secret
 		}
 	}
-	// The intake verifies every delivery with the one tenant secret. Tribe signs each
-	// registration with its own, so until the intake looks up the registration's secret
-	// (webhook_secret_<id>), only the organisation registration's deliveries verify.
+	// The intake verifies a delivery with its registration's secret (webhook_secret_<id>);
+	// webhook_secret is the fallback for registrations it does not know.
 	if primary != "" {
 		if _, err := a.mapping.PutSecret(ctx, &mappingv1.PutSecretRequest{TenantId: id, Name: SecretWebhook, Value: []byte(primary)}); err != nil {
 			a.writeGRPCError(w, r, err)

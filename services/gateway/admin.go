@@ -196,8 +196,8 @@ func (a *admin) runNow(w http.ResponseWriter, r *http.Request) {
 		a.writeGRPCError(w, r, err)
 		return
 	}
-	if len(runs.GetCurrent()) > 0 {
-		httpapi.WriteError(w, http.StatusConflict, "run_in_progress", fmt.Sprintf("a %s run (%s) is in progress", kind, runs.GetCurrent()[0].GetId()))
+	if cur := runs.GetCurrent(); len(cur) > 0 && a.now().Sub(cur[0].GetUpdatedAt().AsTime()) < staleRun {
+		httpapi.WriteError(w, http.StatusConflict, "run_in_progress", fmt.Sprintf("a %s run (%s) is in progress", kind, cur[0].GetId()))
 		return
 	}
 	runID, err := startSync(ctx, a.pub, id, kind, "manual", a.now())
@@ -208,6 +208,10 @@ func (a *admin) runNow(w http.ResponseWriter, r *http.Request) {
 	}
 	httpapi.WriteJSON(w, http.StatusAccepted, map[string]string{"run_id": runID})
 }
+
+// staleRun is how long a run may go without progress before it counts as abandoned (a run whose
+// command was dead-lettered, say); the mapping service takes the same default.
+const staleRun = 10 * time.Minute
 
 // startSync publishes a sync command for a new run and returns the run's ID.
 func startSync(ctx context.Context, pub *bus.Publisher, tenant, kind, trigger string, now time.Time) (string, error) {

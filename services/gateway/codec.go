@@ -9,6 +9,7 @@ import (
 	"github.com/koppel/koppel/pkg/bus"
 	"github.com/koppel/koppel/pkg/tribe/webhook"
 	eventsv1 "github.com/koppel/koppel/proto/koppel/events/v1"
+	"github.com/nats-io/nuid"
 )
 
 // tribeCodec verifies and decodes Tribe deliveries with pkg/tribe/webhook. The signature
@@ -75,8 +76,15 @@ func (c *tribeCodec) Decode(body []byte, registered func(webhookID string) strin
 		if !ok || e.Kind != webhook.KindEntity {
 			continue
 		}
+		key := e.Key()
+		if e.EventID == "" && e.Timestamp.IsZero() {
+			// Nothing tells a retried delivery from a second change of the same record, so
+			// each is published: handling is level-triggered, and a retry costs one no-op,
+			// while a change taken for a retry would be lost.
+			key += ":" + nuid.Next()
+		}
 		out = append(out, tribeEvent{Entity: set, EntityID: strings.ToLower(e.EntityID), Action: actions[e.Action],
-			OccurredAt: orNow(e.Timestamp), Key: e.Key()})
+			OccurredAt: orNow(e.Timestamp), Key: key})
 	}
 	return out, nil
 }

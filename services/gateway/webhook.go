@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -88,7 +89,7 @@ func (h *webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.reject(w, r, http.StatusBadRequest, "malformed", "cannot read body", "tenant", tenant, "error", err)
 		return
 	}
-	secret, err := h.mapping.GetSecret(ctx, &mappingv1.GetSecretRequest{TenantId: tenant, Name: SecretWebhook})
+	secret, err := h.secret(ctx, tenant, peekWebhookID(body))
 	switch status.Code(err) {
 	case codes.OK:
 	case codes.NotFound:
@@ -107,7 +108,13 @@ func (h *webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.reject(w, r, http.StatusUnauthorized, "bad_signature", "signature does not match", "tenant", tenant, "error", err)
 		return
 	}
-	events, err := h.codec.Decode(body, h.registrations(ctx, tenant))
+	lookup := &registrations{h: h, tenant: tenant}
+	events, err := h.codec.Decode(body, lookup.entityType)
+	if lookup.err != nil {
+		// Without the registrations an event could be dropped as of an unknown type.
+		h.reject(w, r, http.StatusServiceUnavailable, "unavailable", "try again later", "tenant", tenant, "error", lookup.err)
+		return
+	}
 	if err != nil {
 		h.reject(w, r, http.StatusBadRequest, "malformed", "cannot decode delivery: "+err.Error(), "tenant", tenant)
 		return
@@ -125,20 +132,59 @@ func (h *webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // type: "webhook:<id>" -> "Relation.Organization".
 const LinkWebhook = "webhook:"
 
-// registrations looks the tenant's webhook registrations up once, and only when a payload needs it.
-func (h *webhooks) registrations(ctx context.Context, tenant string) func(string) string {
-	var links map[string]string
-	return func(id string) string {
-		if links == nil {
-			res, err := h.mapping.GetTenant(ctx, &mappingv1.GetTenantRequest{TenantId: tenant})
-			if err != nil {
-				h.log.WarnContext(ctx, "read webhook registrations", "tenant", tenant, "error", err)
-				return ""
-			}
-			links = res.GetTenant().GetSettings().GetLinks()
+// secret returns the secret Tribe signs the deliveries of a webhook registration with: each
+// registration has its own ("webhook_secret_<id>"); "webhook_secret" serves registrations made
+// by hand.
+func (h *webhooks) secret(ctx context.Context, tenant, webhookID string) (*mappingv1.GetSecretResponse, error) {
+	if webhookID != "" {
+		res, err := h.mapping.GetSecret(ctx, &mappingv1.GetSecretRequest{TenantId: tenant, Name: webhookSecretName(webhookID)})
+		if status.Code(err) != codes.NotFound && status.Code(err) != codes.InvalidArgument {
+			return res, err
 		}
-		return links[LinkWebhook+id]
 	}
+	return h.mapping.GetSecret(ctx, &mappingv1.GetSecretRequest{TenantId: tenant, Name: SecretWebhook})
+}
+
+// peekWebhookID reads the webhookId of a delivery (the first envelope of a batch) before the
+// signature is checked, to pick the secret; it is "" when there is none.
+func peekWebhookID(body []byte) string {
+	var one struct {
+		WebhookID string `json:"webhookId"`
+	}
+	if json.Unmarshal(body, &one) == nil && one.WebhookID != "" {
+		return one.WebhookID
+	}
+	var batch []struct {
+		WebhookID string `json:"webhookId"`
+	}
+	if json.Unmarshal(body, &batch) == nil && len(batch) > 0 {
+		return batch[0].WebhookID
+	}
+	return ""
+}
+
+// registrations looks the tenant's webhook registrations up once, and only when a payload needs
+// it; a failed look-up is kept in err so the delivery is refused rather than half dropped.
+type registrations struct {
+	h      *webhooks
+	tenant string
+	links  map[string]string
+	err    error
+}
+
+func (r *registrations) entityType(webhookID string) string {
+	if r.links == nil && r.err == nil {
+		res, err := r.h.mapping.GetTenant(context.Background(), &mappingv1.GetTenantRequest{TenantId: r.tenant})
+		if err != nil {
+			r.err = err
+			return ""
+		}
+		r.links = res.GetTenant().GetSettings().GetLinks()
+		if r.links == nil {
+			r.links = map[string]string{}
+		}
+	}
+	return r.links[LinkWebhook+webhookID]
 }
 
 func (h *webhooks) publish(ctx context.Context, tenant string, events []tribeEvent) error {

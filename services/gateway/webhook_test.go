@@ -77,7 +77,7 @@ func signed(body []byte) string {
 }
 
 func event(id string) []byte {
-	return []byte(fmt.Sprintf(`{"webhookId":"w","payload":{"type":"EntityCreationMutation","entityType":"Relation.Person","entityId":%q}}`, guid(id)))
+	return []byte(fmt.Sprintf(`{"webhookId":"w","payload":{"type":"EntityCreationMutation","entityType":"Relation.Person","entityId":%q,"mutationId":"m-%s","timestamp":"2026-11-25T10:00:00Z"}}`, guid(id), id))
 }
 
 func (in *intake) stored(t *testing.T) uint64 {
@@ -172,4 +172,18 @@ func TestMappingDownAnswers503(t *testing.T) {
 func guid(id string) string {
 	sum := sha1.Sum([]byte(id))
 	return fmt.Sprintf("%x-%x-%x-%x-%x", sum[0:4], sum[4:6], sum[6:8], sum[8:10], sum[10:16])
+}
+
+func TestMinimalPayloadsAreNeverTakenForRetries(t *testing.T) {
+	in := newIntake(t)
+	// The documented payload: no event ID, no timestamp. Two deliveries may be two changes.
+	body := []byte(fmt.Sprintf(`{"webhookId":"w","payload":{"type":"EntityUpdateMutation","entityType":"Relation.Person","entityId":%q}}`, guid("p-min")))
+	for range 3 {
+		if got := in.post(t, "acme", signed(body), body); got != 202 {
+			t.Fatalf("delivery: %d", got)
+		}
+	}
+	if n := in.stored(t); n != 3 {
+		t.Fatalf("stored %d of 3 minimal deliveries", n)
+	}
 }
