@@ -27,9 +27,15 @@ import (
 
 func startStack(t *testing.T, without ...string) *stack.Stack {
 	t.Helper()
+	return startStackEnv(t, nil, without...)
+}
+
+// startStackEnv starts the stack with extra environment for every service.
+func startStackEnv(t *testing.T, env map[string]string, without ...string) *stack.Stack {
+	t.Helper()
 	bin := binaries(t)
 	data := t.TempDir()
-	s, err := stack.Start(context.Background(), stack.Options{BinDir: bin, DataDir: data, Without: without})
+	s, err := stack.Start(context.Background(), stack.Options{BinDir: bin, DataDir: data, Without: without, Env: env})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +105,7 @@ func deliver(t *testing.T, s *stack.Stack, tenant, secret string, body []byte) i
 }
 
 func orgEvent(id string) []byte {
-	return []byte(fmt.Sprintf(`{"webhookId":"wh-1","payload":{"type":"EntityUpdateMutation","entityType":"Relation.Organization","entityId":%q}}`, guid(id)))
+	return []byte(fmt.Sprintf(`{"webhookId":"wh-1","payload":{"type":"EntityUpdateMutation","entityType":"Relation.Organization","entityId":%q,"mutationId":"m-%s","timestamp":"2026-11-25T10:00:00Z"}}`, guid(id), id))
 }
 
 // metric reads one sample from a service's /metrics; 0 when absent.

@@ -9,6 +9,7 @@ require (
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
 	github.com/google/go-tpm v0.9.8 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
+	github.com/koppel/koppel/services/mapping v0.0.0
 	github.com/minio/highwayhash v1.0.4 // indirect
 	github.com/nats-io/jwt/v2 v2.8.2 // indirect
 	github.com/nats-io/nats-server/v2 v2.15.2 // indirect
@@ -25,3 +26,5 @@ require (
 replace github.com/koppel/koppel/proto => ../../proto
 
 replace github.com/koppel/koppel/pkg => ../../pkg
+
+replace github.com/koppel/koppel/services/mapping => ../mapping

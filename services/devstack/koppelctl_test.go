@@ -48,7 +48,7 @@ func TestKoppelctlAgainstTheStack(t *testing.T) {
 	if out, code := ctl("whsec\n", "secrets", "set", "acme", "webhook_secret"); code != 0 {
 		t.Fatalf("secret: exit %d: %s", code, out)
 	}
-	if out, code := ctl("", "tenants", "activate", "acme"); code != 0 || !strings.Contains(out, "is active") {
+	if out, code := ctl("", "tenants", "resume", "acme"); code != 0 || !strings.Contains(out, "is active") {
 		t.Fatalf("activate: exit %d: %s", code, out)
 	}
 	out, code := ctl("", "tenants", "list")

@@ -33,7 +33,8 @@ type syncer struct {
 	chunk int
 }
 
-const leaseTTL = 2 * time.Minute
+// leaseTTL bounds how long a dead worker keeps a relation locked; one relation's sync takes far less.
+const leaseTTL = 30 * time.Second
 
 func kindOf(entity string) record.Kind {
 	if entity == bus.EntityPerson {
@@ -124,11 +125,13 @@ func (s *syncer) push(ctx context.Context, tenant *mappingv1.Tenant, change *eve
 	}
 	defer release()
 
+	s.log.DebugContext(ctx, "push: lease taken", "kind", kind, "tribe_id", id)
 	cr, err := crm.GetRelation(ctx, kind, id)
 	if errors.Is(err, ErrNotFound) {
 		// Deleted in Tribe: deletes never propagate.
 		return nil
 	}
+	s.log.DebugContext(ctx, "push: read from Tribe", "customer", cr.Customer, "eboekhouden_id", cr.EBoekhoudenID, "error", err)
 	if err != nil {
 		return fmt.Errorf("read tribe %s %s: %w", kind, id, err)
 	}
@@ -259,6 +262,8 @@ func (s *syncer) reconcile(ctx context.Context, tenant string, books Books, crm 
 	}
 	merged, conflicts := record.Merge(base, cr.Relation, br.Relation)
 	merged.Kind = kind
+	s.log.DebugContext(ctx, "reconcile", "tribe_id", cr.ID, "eboekhouden_id", link.GetEboekhoudenId(),
+		"eboekhouden_changes", record.Diff(merged, br.Relation.FillFrom(merged)), "tribe_changes", record.Diff(merged, cr.Relation.FillFrom(merged)), "conflicts", len(conflicts))
 	wrote := false
 	if len(record.Diff(merged, br.Relation.FillFrom(merged))) > 0 {
 		if err := books.UpdateRelation(ctx, link.GetEboekhoudenId(), merged); err != nil {
