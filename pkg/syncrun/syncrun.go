@@ -9,6 +9,8 @@ import (
 	"fmt"
 
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -47,11 +49,34 @@ func Start(ctx context.Context, client mappingv1.MappingServiceClient, tenant, k
 // ID is the run's ID.
 func (r *Run) ID() string { return r.id }
 
+var (
+	progressDone = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "koppel_sync_run_done",
+		Help: "Records done of the latest run of a kind per tenant, as last updated by this process.",
+	}, []string{"tenant", "kind"})
+	progressTotal = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "koppel_sync_run_total",
+		Help: "Records in the latest run of a kind per tenant (0 until known).",
+	}, []string{"tenant", "kind"})
+	recordsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "koppel_sync_records_total",
+		Help: "Records handled by sync runs, by tenant, kind and outcome (created, updated, unchanged, skipped, failed).",
+	}, []string{"tenant", "kind", "outcome"})
+)
+
 // Add records counts and progress (done records, and the total when known, else 0).
 func (r *Run) Add(ctx context.Context, add *mappingv1.RunCounts, done, total int64) error {
-	_, err := r.client.UpdateRun(ctx, &mappingv1.UpdateRunRequest{TenantId: r.tenant, Kind: r.kind, RunId: r.id, Add: add, AddDone: done, Total: total})
+	res, err := r.client.UpdateRun(ctx, &mappingv1.UpdateRunRequest{TenantId: r.tenant, Kind: r.kind, RunId: r.id, Add: add, AddDone: done, Total: total})
 	if err != nil {
 		return fmt.Errorf("update %s run: %w", r.kind, err)
+	}
+	progressDone.WithLabelValues(r.tenant, r.kind).Set(float64(res.GetRun().GetDone()))
+	progressTotal.WithLabelValues(r.tenant, r.kind).Set(float64(res.GetRun().GetTotal()))
+	for outcome, n := range map[string]int64{"created": add.GetCreated(), "updated": add.GetUpdated(), "unchanged": add.GetUnchanged(),
+		"skipped": add.GetSkipped(), "failed": add.GetFailed()} {
+		if n > 0 {
+			recordsTotal.WithLabelValues(r.tenant, r.kind, outcome).Add(float64(n))
+		}
 	}
 	return nil
 }

@@ -240,6 +240,9 @@ func TestWalkingSkeletonSchedulerAndRunNow(t *testing.T) {
 		return k["relation"] == 1 && k["relation-scan"] == 1 && k["product"] == 1 && k["payment"] == 1
 	})
 
+	if code, body := admin.do("GET", "/admin/v1/tenants/acme/status", nil); code != 200 || len(body["next_runs"].(map[string]any)) != 4 {
+		t.Fatalf("status lacks the next run of each scheduled kind: %v", body["next_runs"])
+	}
 	code, body := admin.do("POST", "/admin/v1/tenants/acme/sync/product", nil)
 	if code != 202 || body["run_id"] == "" {
 		t.Fatalf("run now: %d %v", code, body)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/koppel/koppel/pkg/bus"
 	"github.com/koppel/koppel/pkg/httpapi"
+	"github.com/koppel/koppel/pkg/schedule"
 	eventsv1 "github.com/koppel/koppel/proto/koppel/events/v1"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
 	"github.com/nats-io/nats.go/jetstream"
@@ -172,11 +173,18 @@ func (a *admin) status(w http.ResponseWriter, r *http.Request) {
 		a.writeGRPCError(w, r, err)
 		return
 	}
+	next := map[string]time.Time{}
+	if t.GetTenant().GetState() == mappingv1.TenantState_TENANT_STATE_ACTIVE {
+		for kind := range schedule.DefaultIntervals {
+			next[kind] = schedule.Next(t.GetTenant(), kind, a.now())
+		}
+	}
 	httpapi.WriteJSON(w, http.StatusOK, map[string]any{
-		"tenant":  httpapi.ProtoJSON(t.GetTenant()),
-		"runs":    httpapi.ProtoJSON(runs),
-		"issues":  httpapi.ProtoJSON(issues),
-		"history": httpapi.ProtoJSON(history),
+		"tenant":    httpapi.ProtoJSON(t.GetTenant()),
+		"runs":      httpapi.ProtoJSON(runs),
+		"next_runs": next,
+		"issues":    httpapi.ProtoJSON(issues),
+		"history":   httpapi.ProtoJSON(history),
 	})
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -74,8 +75,9 @@ type issue struct {
 }
 
 type status struct {
-	Tenant tenant `json:"tenant"`
-	Runs   struct {
+	Tenant   tenant               `json:"tenant"`
+	NextRuns map[string]time.Time `json:"next_runs"`
+	Runs     struct {
 		Current  []syncRun `json:"current"`
 		Finished []syncRun `json:"finished"`
 	} `json:"runs"`
@@ -300,6 +302,18 @@ func printStatus(w *tabwriter.Writer, st status, now time.Time) {
 		fmt.Fprintln(w, "RUNNING\tTRIGGER\tPROGRESS")
 		for _, r := range st.Runs.Current {
 			fmt.Fprintf(w, "%s\t%s\t%s\n", r.Kind, r.Trigger, progressBar(r, now))
+		}
+		fmt.Fprintln(w)
+	}
+	if len(st.NextRuns) > 0 {
+		fmt.Fprintln(w, "SCHEDULED\tNEXT RUN")
+		kinds := make([]string, 0, len(st.NextRuns))
+		for k := range st.NextRuns {
+			kinds = append(kinds, k)
+		}
+		sort.Strings(kinds)
+		for _, k := range kinds {
+			fmt.Fprintf(w, "%s\t%s (in %s)\n", k, st.NextRuns[k].Local().Format("2006-01-02 15:04:05"), st.NextRuns[k].Sub(now).Round(time.Second))
 		}
 		fmt.Fprintln(w)
 	}

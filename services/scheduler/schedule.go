@@ -3,12 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"strconv"
 	"time"
 
 	"github.com/koppel/koppel/pkg/bus"
+	"github.com/koppel/koppel/pkg/schedule"
 	eventsv1 "github.com/koppel/koppel/proto/koppel/events/v1"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,39 +16,10 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
-// DefaultIntervals are the schedules of a tenant whose settings do not override them.
-var DefaultIntervals = map[string]time.Duration{
-	bus.KindRelation:     24 * time.Hour,
-	bus.KindRelationScan: 5 * time.Minute,
-	bus.KindProduct:      10 * time.Minute,
-	bus.KindPayment:      time.Hour,
-}
-
 var firedTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 	Name: "koppel_scheduler_commands_total",
 	Help: "Sync commands the scheduler published, by kind and whether JetStream found them duplicate (fired by another replica).",
 }, []string{"kind", "duplicate"})
-
-// slotStart is the start of the schedule slot that now falls in. Each tenant and kind has its own
-// phase within the interval, so a thousand tenants do not all pull at midnight.
-func slotStart(tenant, kind string, interval time.Duration, now time.Time) time.Time {
-	h := fnv.New64a()
-	h.Write([]byte(tenant + "/" + kind))
-	phase := time.Duration(h.Sum64() % uint64(interval))
-	n := (now.UnixNano() - int64(phase)) / int64(interval)
-	if now.UnixNano()-int64(phase) < 0 {
-		n--
-	}
-	return time.Unix(0, n*int64(interval)+int64(phase)).UTC()
-}
-
-// intervalOf is the tenant's interval for kind.
-func intervalOf(t *mappingv1.Tenant, kind string) time.Duration {
-	if s := t.GetSettings().GetScheduleSeconds()[kind]; s > 0 {
-		return time.Duration(s) * time.Second
-	}
-	return DefaultIntervals[kind]
-}
 
 // Scheduler publishes each active tenant's sync commands once per slot.
 //
@@ -73,7 +44,7 @@ func (s *Scheduler) Tick(ctx context.Context) error {
 		if t.GetState() != mappingv1.TenantState_TENANT_STATE_ACTIVE {
 			continue
 		}
-		for kind := range DefaultIntervals {
+		for kind := range schedule.DefaultIntervals {
 			if err := s.fire(ctx, t, kind, now); err != nil {
 				s.log.WarnContext(ctx, "schedule failed; next tick retries", "tenant", t.GetId(), "kind", kind, "error", err)
 			}
@@ -83,7 +54,7 @@ func (s *Scheduler) Tick(ctx context.Context) error {
 }
 
 func (s *Scheduler) fire(ctx context.Context, t *mappingv1.Tenant, kind string, now time.Time) error {
-	slot := slotStart(t.GetId(), kind, intervalOf(t, kind), now)
+	slot := schedule.SlotStart(t.GetId(), kind, schedule.Interval(t, kind), now)
 	cursor := "sched-" + kind
 	cur, err := s.mapping.GetCursor(ctx, &mappingv1.GetCursorRequest{TenantId: t.GetId(), Name: cursor})
 	if err != nil {

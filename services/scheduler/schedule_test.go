@@ -10,30 +10,11 @@ import (
 
 	"github.com/koppel/koppel/pkg/bus"
 	"github.com/koppel/koppel/pkg/bustest"
+	"github.com/koppel/koppel/pkg/schedule"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
 	"github.com/koppel/koppel/services/mapping/mappingtest"
 	"github.com/nats-io/nats.go/jetstream"
 )
-
-func TestSlotStartIsStableWithinASlot(t *testing.T) {
-	base := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
-	for _, interval := range []time.Duration{5 * time.Minute, time.Hour, 24 * time.Hour} {
-		s := slotStart("acme", "product", interval, base)
-		if s.After(base) || base.Sub(s) >= interval {
-			t.Fatalf("%s: slot %s does not contain %s", interval, s, base)
-		}
-		if got := slotStart("acme", "product", interval, s.Add(interval-time.Nanosecond)); !got.Equal(s) {
-			t.Fatalf("%s: last instant of the slot maps to %s, want %s", interval, got, s)
-		}
-		if got := slotStart("acme", "product", interval, s.Add(interval)); !got.Equal(s.Add(interval)) {
-			t.Fatalf("%s: next slot = %s", interval, got)
-		}
-	}
-	if slotStart("acme", "product", time.Hour, base).Equal(slotStart("other", "product", time.Hour, base)) &&
-		slotStart("b", "product", time.Hour, base).Equal(slotStart("c", "product", time.Hour, base)) {
-		t.Fatal("tenants share one phase")
-	}
-}
 
 func TestReplicasFireEachSlotOnce(t *testing.T) {
 	ctx := context.Background()
@@ -74,8 +55,8 @@ func TestReplicasFireEachSlotOnce(t *testing.T) {
 		}
 		return n
 	}
-	if n := count(); n != uint64(len(DefaultIntervals)) {
-		t.Fatalf("after repeated ticks of two replicas: %d commands, want one per kind (%d)", n, len(DefaultIntervals))
+	if n := count(); n != uint64(len(schedule.DefaultIntervals)) {
+		t.Fatalf("after repeated ticks of two replicas: %d commands, want one per kind (%d)", n, len(schedule.DefaultIntervals))
 	}
 	// A day later every kind is due again, once, even though the duplicate window has passed.
 	now = now.Add(24 * time.Hour)
@@ -84,7 +65,7 @@ func TestReplicasFireEachSlotOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := count(); n != 2*uint64(len(DefaultIntervals)) {
-		t.Fatalf("a day later: %d commands, want %d", n, 2*len(DefaultIntervals))
+	if n := count(); n != 2*uint64(len(schedule.DefaultIntervals)) {
+		t.Fatalf("a day later: %d commands, want %d", n, 2*len(schedule.DefaultIntervals))
 	}
 }
