@@ -23,7 +23,7 @@ import (
 // world is one tenant with both simulators and a real mapping service: the relation flow runs
 // in-process against it through the real clients and adapters.
 type world struct {
-	t      *testing.T
+	t      testing.TB
 	m      *mappingtest.Service
 	eb     *ebsim.Simulator
 	ebAdm  ebsim.AdminInfo
@@ -36,7 +36,7 @@ type world struct {
 
 var ctx = context.Background()
 
-func newWorld(t *testing.T, relations int, auto bool) *world {
+func newWorld(t testing.TB, relations int, auto bool) *world {
 	t.Helper()
 	w := &world{t: t, m: mappingtest.Start(t), tenant: "acme"}
 	w.eb = ebsim.New(ebsim.Options{})
