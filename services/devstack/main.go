@@ -25,6 +25,7 @@ type devConfig struct {
 	AdminToken  string `env:"KOPPEL_DEV_ADMIN_TOKEN" default:"koppel-dev-token" help:"Admin API bearer token of the local stack (make run only)."`
 	DataDir     string `env:"KOPPEL_DEV_DATA_DIR" default:".run" help:"Where the local stack keeps NATS and Redis data and logs (make run only)."`
 	LogLevel    string `env:"KOPPEL_LOG_LEVEL" default:"info" help:"Log level: debug, info, warn or error."`
+	Demo        bool   `env:"KOPPEL_DEV_DEMO" default:"true" help:"Create a demo tenant against the sandbox and start its import (make run only)."`
 }
 
 func main() {
@@ -82,6 +83,13 @@ func realMain() error {
 		fmt.Println("redis: started redis-server at", s.Redis.Addr, "with data in", filepath.Join(dataDir, "redis"))
 	}
 	printEndpoints(s, dataDir)
+	if cfg.Demo {
+		if tenant, err := seedDemo(ctx, s); err != nil {
+			fmt.Println("demo tenant not created (it may exist from an earlier run):", err)
+		} else {
+			fmt.Printf("demo tenant %q created and activated; its import is running:\n  go run ./services/koppelctl -token %s status %s -watch\n\n", tenant, s.AdminToken, tenant)
+		}
+	}
 	<-ctx.Done()
 	return nil
 }
