@@ -46,8 +46,12 @@ func main() {
 // connector gives the ports of a tenant, keeping each tenant's Tribe look-ups for as long as its
 // settings stay the same.
 func connector(clients *tenantclients.Cache) connectFunc {
+	type entry struct {
+		version string
+		lk      *tribeLookups
+	}
 	var mu sync.Mutex
-	lookups := map[string]*tribeLookups{}
+	lookups := map[string]entry{}
 	return func(ctx context.Context, t *mappingv1.Tenant) (Books, CRM, error) {
 		eb, err := clients.EBoekhouden(ctx, t)
 		if err != nil {
@@ -57,15 +61,15 @@ func connector(clients *tenantclients.Cache) connectFunc {
 		if err != nil {
 			return nil, nil, notConfigured(t, err)
 		}
-		key := t.GetId() + "@" + t.GetUpdatedAt().AsTime().String()
+		version := t.GetUpdatedAt().AsTime().String()
 		mu.Lock()
-		lk := lookups[key]
-		if lk == nil {
-			lk = &tribeLookups{}
-			lookups[key] = lk
+		e, ok := lookups[t.GetId()]
+		if !ok || e.version != version {
+			e = entry{version: version, lk: &tribeLookups{}}
+			lookups[t.GetId()] = e
 		}
 		mu.Unlock()
-		return books{c: eb}, crm{c: tr, lk: lk}, nil
+		return books{c: eb}, crm{c: tr, lk: e.lk}, nil
 	}
 }
 

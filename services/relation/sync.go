@@ -176,6 +176,13 @@ func (s *syncer) pushNew(ctx context.Context, tenant *mappingv1.Tenant, books Bo
 	switch {
 	case errors.Is(err, ErrNotFound):
 		if entry, err = books.CreateRelation(ctx, r); err != nil {
+			// A create retried after a lost answer finds its own first attempt's code taken:
+			// that relation is ours.
+			if found, ferr := books.FindRelationByCode(ctx, r.Code); errors.Is(err, ErrRejected) && ferr == nil {
+				entry, err = found, nil
+			}
+		}
+		if err != nil {
 			return s.classify(err, cr.Kind, cr.ID, r.Name)
 		}
 	case err != nil:
@@ -290,7 +297,10 @@ func (s *syncer) reconcile(ctx context.Context, tenant string, books Books, crm 
 	for _, c := range conflicts {
 		s.recordConflict(ctx, tenant, kind, cr.ID, merged.Name, c)
 	}
-	s.resolve(ctx, tenant, rejectedIssue(kind, cr.ID, "", nil).GetKey())
+	if wrote {
+		// A write went through, so an earlier refusal of this relation is past.
+		s.resolve(ctx, tenant, rejectedIssue(kind, cr.ID, "", nil).GetKey())
+	}
 	return wrote, nil
 }
 
