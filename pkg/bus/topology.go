@@ -30,6 +30,9 @@ const (
 	EntityOrganization = "Relation_Organization"
 	EntityPerson       = "Relation_Person"
 	EntityInvoice      = "Activity_Invoice"
+	// A relation becoming a customer arrives as a change of its customer relationship.
+	EntityOrgCustomer    = "Relationship_Organization_CommercialRelationship_Customer"
+	EntityPersonCustomer = "Relationship_Person_CommercialRelationship_Customer"
 )
 
 // WorkerConsumers are the durable consumers of the worker services, for all tenants. They are
@@ -38,7 +41,8 @@ const (
 func WorkerConsumers() []ConsumerSpec {
 	return []ConsumerSpec{
 		{Stream: StreamTribeEvents, Durable: ConsumerRelationEvents,
-			FilterSubjects: []string{"tribe.evt.*." + EntityOrganization, "tribe.evt.*." + EntityPerson}},
+			FilterSubjects: []string{"tribe.evt.*." + EntityOrganization, "tribe.evt.*." + EntityPerson,
+				"tribe.evt.*." + EntityOrgCustomer, "tribe.evt.*." + EntityPersonCustomer}},
 		{Stream: StreamSyncCommands, Durable: ConsumerRelationCommands,
 			FilterSubjects: []string{"sync.cmd.*." + KindRelation, "sync.cmd.*." + KindRelationScan, "sync.cmd.*." + KindImport},
 			// An import runs long; it keeps itself alive with in-progress and resumes where it

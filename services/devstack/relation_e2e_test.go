@@ -238,3 +238,49 @@ func TestWebhookStormPushesEachChangeOnce(t *testing.T) {
 		t.Fatalf("e-Boekhouden relation written %v times, want once", n)
 	}
 }
+
+// A customer created in Tribe reaches e-Boekhouden through Tribe's own webhooks, with a debtor
+// number koppel assigns, on a tenant activated through the admin API as an operator would.
+func TestNewTribeCustomerIsPushedWithANewDebtorNumber(t *testing.T) {
+	s := startStackEnv(t, map[string]string{"KOPPEL_TRIBE_RATE": "1000", "KOPPEL_EBOEKHOUDEN_RATE": "1000"}, "scheduler")
+	ctx := context.Background()
+	if _, err := seedDemo(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	m, err := mapping.Dial(s.Addrs["mapping"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	st := &sandboxTenant{s: s, id: "demo", tribeEnv: "demo", m: m}
+	eventually(t, "the demo import", 60*time.Second, func() bool {
+		r := st.run(t, "import")
+		return r != nil && r.Status == mappingv1.RunStatus_RUN_STATUS_SUCCEEDED
+	})
+	var env struct {
+		Own string `json:"ownOrganizationId"`
+	}
+	sandboxJSON(t, s, "GET", "/tribe/_sim/environments/demo", nil, &env)
+	var org map[string]any
+	sandboxJSON(t, s, "POST", "/tribe/_sim/environments/demo/entities/Relation_Organization", map[string]any{"Name": "Nieuwe Klant B.V.", "IBAN": "NL91ABNA0417164300"}, &org)
+	orgID, _ := org["ID"].(string)
+	if orgID == "" {
+		t.Fatalf("created organisation: %v", org)
+	}
+	sandboxJSON(t, s, "POST", "/tribe/_sim/environments/demo/entities/Relationship_Organization_CommercialRelationship_Customer",
+		map[string]any{"Relation": map[string]string{"ID": env.Own}, "Organization": map[string]string{"ID": orgID}}, nil)
+
+	var code string
+	eventually(t, "the new customer in e-Boekhouden", 30*time.Second, func() bool {
+		for _, e := range tribeEntities(t, s, "demo", "Relation_Organization") {
+			if e["ID"] == orgID {
+				code, _ = e["DebtorNumber"].(string)
+				return code != "" && e["ImportId"] != nil && e["ImportId"] != ""
+			}
+		}
+		return false
+	})
+	if n, err := strconv.Atoi(code); err != nil || n < 50000 {
+		t.Fatalf("debtor number %q: want one from the tenant's sequence (50000 on)", code)
+	}
+}

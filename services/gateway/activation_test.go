@@ -287,7 +287,7 @@ func TestActivation(t *testing.T) {
 	if status, ae := e.call("POST", "/activate", nil, &res); status != 202 {
 		t.Fatalf("activate: %d %+v", status, ae)
 	}
-	if res.ImportRunID == "" || len(res.Webhooks) != 3 {
+	if res.ImportRunID == "" || len(res.Webhooks) != len(entitySets) {
 		t.Fatalf("activate answer: %+v", res)
 	}
 	t1 := e.tenant()
@@ -295,7 +295,7 @@ func TestActivation(t *testing.T) {
 		t.Fatalf("state %v", t1.GetState())
 	}
 	regs := e.simWebhooks()
-	if len(regs) != 3 {
+	if len(regs) != len(entitySets) {
 		t.Fatalf("Tribe has %d registrations, want 3", len(regs))
 	}
 	for _, r := range regs {
@@ -326,7 +326,7 @@ func TestActivation(t *testing.T) {
 	if status, ae := e.call("POST", "/activate", nil, &res); status != 202 {
 		t.Fatalf("activate again: %d %+v", status, ae)
 	}
-	if n := len(e.simWebhooks()); n != 3 {
+	if n := len(e.simWebhooks()); n != len(entitySets) {
 		t.Fatalf("after a second activation Tribe has %d registrations, want 3", n)
 	}
 	webhookLinks := 0
@@ -335,7 +335,7 @@ func TestActivation(t *testing.T) {
 			webhookLinks++
 		}
 	}
-	if webhookLinks != 3 {
+	if webhookLinks != len(entitySets) {
 		t.Fatalf("%d webhook links, want 3", webhookLinks)
 	}
 }

@@ -51,6 +51,8 @@ var entitySets = map[string]string{
 	"Relation.Organization": bus.EntityOrganization,
 	"Relation.Person":       bus.EntityPerson,
 	"Activity.Invoice":      bus.EntityInvoice,
+	"Relationship.Organization.CommercialRelationship.Customer": bus.EntityOrgCustomer,
+	"Relationship.Person.CommercialRelationship.Customer":       bus.EntityPersonCustomer,
 }
 
 var actions = map[webhook.Action]eventsv1.ChangeAction{
@@ -73,7 +75,7 @@ func (c *tribeCodec) Decode(body []byte, registered func(webhookID string) strin
 			typ = registered(e.WebhookID)
 		}
 		set, ok := entitySets[typ]
-		if !ok || e.Kind != webhook.KindEntity {
+		if !ok {
 			continue
 		}
 		key := e.Key()

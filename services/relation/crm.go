@@ -336,3 +336,21 @@ func (m crm) DebtorNumberInUse(ctx context.Context, code string) (bool, error) {
 	}
 	return false, nil
 }
+
+func (m crm) CustomerOf(ctx context.Context, kind record.Kind, relationshipID string) (string, error) {
+	nav := "Organization"
+	if kind == record.Person {
+		nav = "Person"
+	}
+	rel, err := m.c.Relationship(ctx, customerSetOf(kind), relationshipID, tribe.Q().Expand(nav, tribe.Q().Select("ID")))
+	if err != nil {
+		return "", tribeError(err)
+	}
+	switch {
+	case rel.Organization != nil && rel.Organization.ID != "":
+		return rel.Organization.ID, nil
+	case rel.Person != nil && rel.Person.ID != "":
+		return rel.Person.ID, nil
+	}
+	return "", ErrNotFound
+}

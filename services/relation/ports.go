@@ -63,6 +63,8 @@ type CRM interface {
 	CreateCustomer(ctx context.Context, r record.Relation, eboekhoudenID string) (string, error)
 	// UpdateRelation writes r (and the e-Boekhouden ID) to an existing relation.
 	UpdateRelation(ctx context.Context, kind record.Kind, id string, r record.Relation, eboekhoudenID string) error
+	// CustomerOf returns the relation a customer relationship belongs to.
+	CustomerOf(ctx context.Context, kind record.Kind, relationshipID string) (string, error)
 	// DebtorNumberInUse reports whether any relation has this debtor number.
 	DebtorNumberInUse(ctx context.Context, code string) (bool, error)
 }

@@ -37,7 +37,7 @@ type syncer struct {
 const leaseTTL = 30 * time.Second
 
 func kindOf(entity string) record.Kind {
-	if entity == bus.EntityPerson {
+	if entity == bus.EntityPerson || entity == bus.EntityPersonCustomer {
 		return record.Person
 	}
 	return record.Organization
@@ -118,6 +118,14 @@ func (s *syncer) push(ctx context.Context, tenant *mappingv1.Tenant, change *eve
 	books, crm, err := s.connect(ctx, tenant)
 	if err != nil {
 		return err
+	}
+	if e := change.GetEntity(); e == bus.EntityOrgCustomer || e == bus.EntityPersonCustomer {
+		// A relation became (or stays) a customer: push the relation itself.
+		if id, err = crm.CustomerOf(ctx, kind, id); errors.Is(err, ErrNotFound) {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("read customer relationship %s: %w", change.GetEntityId(), err)
+		}
 	}
 	release, err := s.lease(ctx, tenant.GetId(), "tribe/"+id)
 	if err != nil {
