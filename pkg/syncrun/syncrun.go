@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,6 +29,17 @@ type Run struct {
 	tenant string
 	kind   string
 	id     string
+
+	mu      sync.Mutex
+	message string
+}
+
+// SetMessage sets what the finished run says besides its counts, such as why records were
+// skipped.
+func (r *Run) SetMessage(msg string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.message = msg
 }
 
 // Start begins run id of kind for tenant. Starting a run that is already the running one (a
@@ -84,7 +96,9 @@ func (r *Run) Add(ctx context.Context, add *mappingv1.RunCounts, done, total int
 // Finish ends the run: FAILED when runErr is set, else SUCCEEDED (which the mapping service
 // makes PARTIAL when the run's counts hold failed records).
 func (r *Run) Finish(ctx context.Context, runErr error) error {
-	st, msg := mappingv1.RunStatus_RUN_STATUS_SUCCEEDED, ""
+	r.mu.Lock()
+	st, msg := mappingv1.RunStatus_RUN_STATUS_SUCCEEDED, r.message
+	r.mu.Unlock()
 	if runErr != nil {
 		st, msg = mappingv1.RunStatus_RUN_STATUS_FAILED, runErr.Error()
 	}

@@ -351,9 +351,11 @@ func (s *syncer) pull(ctx context.Context, tenant *mappingv1.Tenant, cmd *events
 	if chunk <= 0 {
 		chunk = 100
 	}
+	skipped := map[outcome]int{}
+	defer func() { run.SetMessage(skipMessage(skipped)) }()
 	for pos < len(entries) {
 		part := entries[pos:min(pos+chunk, len(entries))]
-		counts, err := s.pullChunk(ctx, tenant, books, crm, cmd.GetKind(), part)
+		counts, err := s.pullChunk(ctx, tenant, books, crm, cmd.GetKind(), part, skipped)
 		if err != nil {
 			return err
 		}
@@ -366,6 +368,20 @@ func (s *syncer) pull(ctx context.Context, tenant *mappingv1.Tenant, cmd *events
 		}
 	}
 	return nil
+}
+
+// skipMessage tells why records were skipped, such as "skipped: 35 inactive in e-Boekhouden".
+func skipMessage(skipped map[outcome]int) string {
+	var parts []string
+	for _, o := range []outcome{outcomeSkippedInactive, outcomeSkippedGone} {
+		if n := skipped[o]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, skipReasons[o]))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "skipped: " + strings.Join(parts, ", ")
 }
 
 // resumeAt returns where run stopped before, or 0 for a new run.
@@ -388,7 +404,7 @@ func (s *syncer) resumeAt(ctx context.Context, tenant, cursor, runID string) int
 // pullChunk handles one chunk of listed relations and returns its counts. A relation that
 // fails permanently is counted failed (its issue recorded) and the run goes on; a transient
 // failure stops the run, to be resumed on redelivery.
-func (s *syncer) pullChunk(ctx context.Context, tenant *mappingv1.Tenant, books Books, crm CRM, mode string, part []BookEntry) (*mappingv1.RunCounts, error) {
+func (s *syncer) pullChunk(ctx context.Context, tenant *mappingv1.Tenant, books Books, crm CRM, mode string, part []BookEntry, skipped map[outcome]int) (*mappingv1.RunCounts, error) {
 	links := map[string]*mappingv1.Link{}
 	byKind := map[record.Kind][]string{}
 	for _, e := range part {
@@ -424,8 +440,9 @@ func (s *syncer) pullChunk(ctx context.Context, tenant *mappingv1.Tenant, books 
 			counts.Updated++
 		case outcomeUnchanged:
 			counts.Unchanged++
-		case outcomeSkipped:
+		default:
 			counts.Skipped++
+			skipped[outcome]++
 		}
 	}
 	return counts, nil
@@ -437,8 +454,15 @@ const (
 	outcomeUnchanged outcome = iota
 	outcomeCreated
 	outcomeUpdated
-	outcomeSkipped
+	outcomeSkippedInactive
+	outcomeSkippedGone
 )
+
+// skipReasons says why records were skipped, for the run's message.
+var skipReasons = map[outcome]string{
+	outcomeSkippedInactive: "inactive in e-Boekhouden",
+	outcomeSkippedGone:     "deleted in e-Boekhouden while the run was under way",
+}
 
 func (s *syncer) pullOne(ctx context.Context, tenant *mappingv1.Tenant, books Books, crm CRM, mode string, e BookEntry, link *mappingv1.Link) (outcome, error) {
 	if link != nil {
@@ -447,7 +471,7 @@ func (s *syncer) pullOne(ctx context.Context, tenant *mappingv1.Tenant, books Bo
 		}
 		br, err := books.GetRelation(ctx, e.ID)
 		if errors.Is(err, ErrNotFound) {
-			return outcomeSkipped, nil
+			return outcomeSkippedGone, nil
 		}
 		if err != nil {
 			return 0, fmt.Errorf("read e-Boekhouden relation %s: %w", e.ID, err)
@@ -474,14 +498,14 @@ func (s *syncer) pullOne(ctx context.Context, tenant *mappingv1.Tenant, books Bo
 
 	br, err := books.GetRelation(ctx, e.ID)
 	if errors.Is(err, ErrNotFound) {
-		return outcomeSkipped, nil
+		return outcomeSkippedGone, nil
 	}
 	if err != nil {
 		return 0, fmt.Errorf("read e-Boekhouden relation %s: %w", e.ID, err)
 	}
 	if br.Inactive {
 		// Inactive relations are not imported.
-		return outcomeSkipped, nil
+		return outcomeSkippedInactive, nil
 	}
 	release, err := s.lease(ctx, tenant.GetId(), "eboekhouden/"+e.ID)
 	if err != nil {

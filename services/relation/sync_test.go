@@ -32,6 +32,8 @@ type world struct {
 	ebc    *eboekhouden.Client
 	s      *syncer
 	tenant string
+	// lastRun is the run that run finished last.
+	lastRun *mappingv1.Run
 }
 
 var ctx = context.Background()
@@ -98,11 +100,19 @@ func (w *world) run(kind string) *mappingv1.RunCounts {
 	if err := w.s.pull(ctx, w.tenantRecord(), &eventsv1.SyncCommand{TenantId: w.tenant, Kind: kind, RunId: id}, r); err != nil {
 		w.t.Fatalf("%s run: %v", kind, err)
 	}
-	fin, err := w.m.Client.FinishRun(ctx, &mappingv1.FinishRunRequest{TenantId: w.tenant, Kind: kind, RunId: id, Status: mappingv1.RunStatus_RUN_STATUS_SUCCEEDED})
-	if err != nil {
+	if err := r.Finish(ctx, nil); err != nil {
 		w.t.Fatal(err)
 	}
-	return fin.GetRun().GetCounts()
+	w.lastRun = w.finished(kind)
+	return w.lastRun.GetCounts()
+}
+
+func (w *world) finished(kind string) *mappingv1.Run {
+	res, err := w.m.Client.ListRuns(ctx, &mappingv1.ListRunsRequest{TenantId: w.tenant, Kind: kind, Limit: 1})
+	if err != nil || len(res.GetFinished()) == 0 {
+		w.t.Fatalf("finished %s run: %v", kind, err)
+	}
+	return res.GetFinished()[0]
 }
 
 func (w *world) push(entity, id string) error {
@@ -156,6 +166,9 @@ func TestInitialImportCreatesEveryActiveRelationOnce(t *testing.T) {
 	c := w.run(bus.KindImport)
 	if int(c.Created) != len(active) || int(c.Skipped) != inactive || c.Failed != 0 {
 		t.Fatalf("counts %v: want %d created, %d skipped", c, len(active), inactive)
+	}
+	if want := fmt.Sprintf("skipped: %d inactive in e-Boekhouden", inactive); w.lastRun.GetMessage() != want {
+		t.Fatalf("run message %q, want %q", w.lastRun.GetMessage(), want)
 	}
 	byImport := map[string]map[string]any{}
 	for _, set := range []string{tribesim.SetOrganization, tribesim.SetPerson} {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
@@ -200,9 +201,7 @@ func (s *Server) FinishRun(ctx context.Context, req *mappingv1.FinishRunRequest)
 		// The counts are the run's, over every delivery of its command: failed records make it
 		// partial whatever the last delivery saw.
 		run.Status = mappingv1.RunStatus_RUN_STATUS_PARTIAL
-		if run.Message == "" {
-			run.Message = fmt.Sprintf("%d records failed; see the open issues", run.GetCounts().GetFailed())
-		}
+		run.Message = strings.TrimPrefix(run.Message+"; ", "; ") + fmt.Sprintf("%d records failed; see the open issues", run.GetCounts().GetFailed())
 	}
 	run.FinishedAt = timestamppb.New(s.now())
 	blob, err := proto.Marshal(run)
