@@ -145,7 +145,6 @@ func decodeDeadLetter(m jetstream.Msg) (DeadLetter, error) {
 	if err != nil {
 		return DeadLetter{}, err
 	}
-	_ = m.Ack()
 	return buildDeadLetter(meta.Sequence.Stream, m.Subject(), m.Headers(), m.Data(), meta.Timestamp), nil
 }
 
