@@ -4,9 +4,12 @@ package deps
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/koppel/koppel/pkg/bus"
@@ -139,4 +142,13 @@ func (d *Deps) Consume(ctx context.Context, env *service.Env, consumer string, h
 		return service.Part{}, err
 	}
 	return service.Part{Name: "consume " + consumer, Run: w.Run}, nil
+}
+
+// HolderName names this process in leases: the host (the pod) and a random suffix, so two
+// processes on one host never share a holder.
+func HolderName() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%s-%s", host, hex.EncodeToString(b))
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/koppel/koppel/pkg/apicall"
+	"github.com/koppel/koppel/pkg/bus"
 	"github.com/koppel/koppel/pkg/eboekhouden"
 	"github.com/koppel/koppel/pkg/tribe"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
@@ -181,4 +182,15 @@ func (c *Cache) Close(ctx context.Context) {
 		_ = e.client.Close(ctx)
 		delete(c.eb, id)
 	}
+}
+
+// AsIssue turns ErrNotConfigured into a permanent failure with an issue that tells the tenant
+// to enter the credentials; other errors pass unchanged (they are transient).
+func AsIssue(t *mappingv1.Tenant, err error) error {
+	if errors.Is(err, ErrNotConfigured) {
+		return bus.Permanent(err, &mappingv1.Issue{Key: "tenant/credentials", Code: "not_configured",
+			Message: "koppel has no credentials for e-Boekhouden or Tribe for this tenant.",
+			Action:  "Enter the credentials (koppelctl tenants credentials " + t.GetId() + ")."})
+	}
+	return err
 }
