@@ -5,6 +5,9 @@ go 1.26.0
 require (
 	github.com/koppel/koppel/pkg v0.0.0
 	github.com/koppel/koppel/proto v0.0.0
+	github.com/koppel/koppel/services/mapping v0.0.0
+	github.com/shopspring/decimal v1.6.0
+	google.golang.org/grpc v1.85.0
 )
 
 require (
@@ -24,10 +27,11 @@ require (
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260817212433-ac3dfec99bb1 // indirect
-	google.golang.org/grpc v1.85.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
 
 replace github.com/koppel/koppel/proto => ../../proto
 
 replace github.com/koppel/koppel/pkg => ../../pkg
+
+replace github.com/koppel/koppel/services/mapping => ../mapping

@@ -1,26 +1,75 @@
-// Command product pulls e-Boekhouden products into Tribe on each tenant's schedule.
+// Command product pulls e-Boekhouden products into Tribe on each tenant's schedule (e-Boekhouden
+// to Tribe only: nothing is pushed back, and deletes never propagate).
 package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"time"
 
 	"github.com/koppel/koppel/pkg/bus"
 	"github.com/koppel/koppel/pkg/deps"
 	"github.com/koppel/koppel/pkg/flow"
 	"github.com/koppel/koppel/pkg/service"
+	"github.com/koppel/koppel/pkg/tenantclients"
+	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
 )
 
 type config struct {
 	service.Common
 	deps.WorkerConfig
+	EBoekhoudenRate float64       `env:"KOPPEL_EBOEKHOUDEN_RATE" default:"5" help:"Calls per second one tenant may make to e-Boekhouden from one process; halved on a 429, recovering slowly."`
+	TribeRate       float64       `env:"KOPPEL_TRIBE_RATE" default:"10" help:"Calls per second one tenant may make to Tribe from one process; halved on a 429, recovering slowly."`
+	FullEvery       time.Duration `env:"KOPPEL_PRODUCT_FULL_EVERY" default:"1h" help:"How often a scheduled product pull reads every product's details, to catch price and VAT changes the list does not show."`
 }
 
 func main() {
 	var cfg config
 	service.Main("product", &cfg, func(ctx context.Context, env *service.Env) error {
 		return deps.RunWorker(ctx, env, cfg.WorkerConfig, func(d *deps.Deps) (map[string]bus.Handler, error) {
-			p := &puller{log: env.Log}
+			clients, err := tenantclients.New(d.Mapping, tenantclients.Options{EBoekhoudenRate: cfg.EBoekhoudenRate, TribeRate: cfg.TribeRate})
+			if err != nil {
+				return nil, err
+			}
+			p := &puller{mapping: d.Mapping, connect: connector(clients), holder: holderName(), log: env.Log, fullEvery: cfg.FullEvery}
 			return map[string]bus.Handler{bus.ConsumerProductCommands: flow.CommandHandler(d.Mapping, p.pull)}, nil
 		})
 	})
+}
+
+// connector gives the ports of a tenant. Look-ups are read afresh on each run, so a unit or VAT
+// group added in Tribe is used at the next pull.
+func connector(clients *tenantclients.Cache) connectFunc {
+	return func(ctx context.Context, t *mappingv1.Tenant) (Books, CRM, error) {
+		eb, err := clients.EBoekhouden(ctx, t)
+		if err != nil {
+			return nil, nil, notConfigured(t, err)
+		}
+		tr, err := clients.Tribe(ctx, t)
+		if err != nil {
+			return nil, nil, notConfigured(t, err)
+		}
+		return &books{c: eb}, crm{c: tr}, nil
+	}
+}
+
+func notConfigured(t *mappingv1.Tenant, err error) error {
+	if errors.Is(err, tenantclients.ErrNotConfigured) {
+		return bus.Permanent(err, &mappingv1.Issue{Key: "tenant/credentials", Code: "not_configured",
+			Message: "koppel has no credentials for e-Boekhouden or Tribe for this tenant.",
+			Action:  "Enter the credentials (koppelctl tenants credentials " + t.GetId() + ")."})
+	}
+	return err
+}
+
+// holderName identifies this process in leases: the host (the pod) and a random suffix.
+func holderName() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%s-%s", host, hex.EncodeToString(b))
 }

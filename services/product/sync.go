@@ -1,0 +1,387 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/koppel/koppel/pkg/bus"
+	"github.com/koppel/koppel/pkg/syncrun"
+	eventsv1 "github.com/koppel/koppel/proto/koppel/events/v1"
+	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
+	"github.com/shopspring/decimal"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// kindProduct is the link kind of products in the mapping service.
+const kindProduct = "product"
+
+// connectFunc gives the ports of a tenant's two systems.
+type connectFunc func(ctx context.Context, tenant *mappingv1.Tenant) (Books, CRM, error)
+
+// puller runs the product pull: e-Boekhouden to Tribe only.
+type puller struct {
+	mapping mappingv1.MappingServiceClient
+	connect connectFunc
+	holder  string
+	log     *slog.Logger
+	// chunk is how many products a run handles between progress updates. Default 100.
+	chunk int
+	// fullEvery is how often a scheduled run reads every product's details, to catch the price
+	// and VAT changes the list endpoint does not show. Default 1 hour.
+	fullEvery time.Duration
+	now       func() time.Time
+}
+
+const (
+	leaseTTL     = 30 * time.Second
+	cursorRun    = "product-run"
+	cursorFull   = "product-full"
+	triggerSched = "schedule"
+)
+
+func (p *puller) clock() time.Time {
+	if p.now != nil {
+		return p.now()
+	}
+	return time.Now()
+}
+
+// lease serialises writers of one product across every replica.
+func (p *puller) lease(ctx context.Context, tenant, name string) (func(), error) {
+	res, err := p.mapping.AcquireLease(ctx, &mappingv1.AcquireLeaseRequest{TenantId: tenant, Name: name, Holder: p.holder, TtlMs: leaseTTL.Milliseconds()})
+	if status.Code(err) == codes.FailedPrecondition {
+		return nil, bus.RetryAfter(fmt.Errorf("%s is being synced by another worker", name), 2*time.Second)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("acquire lease %s: %w", name, err)
+	}
+	return func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_, _ = p.mapping.ReleaseLease(rctx, &mappingv1.ReleaseLeaseRequest{TenantId: tenant, Name: name, Holder: p.holder, FencingToken: res.GetFencingToken()})
+	}, nil
+}
+
+func (p *puller) resolve(ctx context.Context, tenant string, keys ...string) {
+	for _, k := range keys {
+		if _, err := p.mapping.ResolveIssue(ctx, &mappingv1.ResolveIssueRequest{TenantId: tenant, Key: k}); err != nil {
+			p.log.WarnContext(ctx, "resolve issue", "issue", k, "error", err)
+		}
+	}
+}
+
+func issueKey(ebID, what string) string { return fmt.Sprintf("product/%s/%s", ebID, what) }
+
+// pull runs one product pull over every e-Boekhouden product. Details are read only for
+// products that are new, whose list fields differ from the last-synced record, or on a full
+// run (see fullRun). Progress is stored after each chunk, so a redelivered command resumes.
+func (p *puller) pull(ctx context.Context, tenant *mappingv1.Tenant, cmd *eventsv1.SyncCommand, run *syncrun.Run) error {
+	books, crm, err := p.connect(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	entries, err := books.ListProducts(ctx)
+	if err != nil {
+		return fmt.Errorf("list e-Boekhouden products: %w", err)
+	}
+	lk, err := crm.Lookups(ctx)
+	if err != nil {
+		return err
+	}
+	started := p.clock()
+	full := p.fullRun(ctx, tenant.GetId(), cmd, started)
+	pos := p.resumeAt(ctx, tenant.GetId(), run.ID())
+	if pos == 0 {
+		if err := run.Add(ctx, &mappingv1.RunCounts{}, 0, int64(len(entries))); err != nil {
+			return err
+		}
+	}
+	chunk := p.chunk
+	if chunk <= 0 {
+		chunk = 100
+	}
+	for pos < len(entries) {
+		part := entries[pos:min(pos+chunk, len(entries))]
+		counts, err := p.pullChunk(ctx, tenant.GetId(), books, crm, lk, full, part)
+		if err != nil {
+			return err
+		}
+		if err := run.Add(ctx, counts, int64(len(part)), 0); err != nil {
+			return err
+		}
+		pos += len(part)
+		if _, err := p.mapping.SetCursor(ctx, &mappingv1.SetCursorRequest{TenantId: tenant.GetId(), Name: cursorRun, Value: run.ID() + " " + strconv.Itoa(pos)}); err != nil {
+			return fmt.Errorf("save progress: %w", err)
+		}
+	}
+	if full {
+		if _, err := p.mapping.SetCursor(ctx, &mappingv1.SetCursorRequest{TenantId: tenant.GetId(), Name: cursorFull, Value: started.UTC().Format(time.RFC3339)}); err != nil {
+			return fmt.Errorf("save full pull time: %w", err)
+		}
+	}
+	return nil
+}
+
+// fullRun reports whether this run reads every product's details: a run not fired by the
+// schedule (manual, API) always does; a scheduled one when the last full run is fullEvery ago.
+func (p *puller) fullRun(ctx context.Context, tenant string, cmd *eventsv1.SyncCommand, now time.Time) bool {
+	if cmd.GetTrigger() != triggerSched {
+		return true
+	}
+	every := p.fullEvery
+	if every <= 0 {
+		every = time.Hour
+	}
+	res, err := p.mapping.GetCursor(ctx, &mappingv1.GetCursorRequest{TenantId: tenant, Name: cursorFull})
+	if err != nil {
+		return true
+	}
+	last, err := time.Parse(time.RFC3339, res.GetValue())
+	return err != nil || now.Sub(last) >= every
+}
+
+// resumeAt returns where run stopped before, or 0 for a new run.
+func (p *puller) resumeAt(ctx context.Context, tenant, runID string) int {
+	res, err := p.mapping.GetCursor(ctx, &mappingv1.GetCursorRequest{TenantId: tenant, Name: cursorRun})
+	if err != nil {
+		return 0
+	}
+	id, pos, ok := strings.Cut(res.GetValue(), " ")
+	if !ok || id != runID {
+		return 0
+	}
+	n, err := strconv.Atoi(pos)
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
+}
+
+type outcome int
+
+const (
+	outcomeUnchanged outcome = iota
+	outcomeCreated
+	outcomeUpdated
+	outcomeSkipped
+)
+
+// pullChunk handles one chunk of listed products. A product that fails permanently is counted
+// failed (its issue recorded) and the run goes on; a transient failure stops the run, to be
+// resumed on redelivery.
+func (p *puller) pullChunk(ctx context.Context, tenant string, books Books, crm CRM, lk CRMLookups, full bool, part []BookEntry) (*mappingv1.RunCounts, error) {
+	ids := make([]string, len(part))
+	for i, e := range part {
+		ids[i] = e.ID
+	}
+	res, err := p.mapping.BatchGetLinks(ctx, &mappingv1.BatchGetLinksRequest{TenantId: tenant, Kind: kindProduct, EboekhoudenIds: ids, WithRecords: true})
+	if err != nil {
+		return nil, fmt.Errorf("get links: %w", err)
+	}
+	links := map[string]*mappingv1.Link{}
+	for _, l := range res.GetLinks() {
+		links[l.GetEboekhoudenId()] = l
+	}
+	counts := &mappingv1.RunCounts{}
+	for _, e := range part {
+		o, err := p.pullOne(ctx, tenant, books, crm, lk, full, e, links[e.ID])
+		if issue, ok := bus.IssueOf(err); ok {
+			if _, rerr := p.mapping.RecordIssue(ctx, &mappingv1.RecordIssueRequest{TenantId: tenant, Issue: issue}); rerr != nil {
+				return nil, fmt.Errorf("record issue: %w", rerr)
+			}
+			counts.Failed++
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		switch o {
+		case outcomeCreated:
+			counts.Created++
+		case outcomeUpdated:
+			counts.Updated++
+		case outcomeUnchanged:
+			counts.Unchanged++
+		default:
+			counts.Skipped++
+		}
+	}
+	return counts, nil
+}
+
+func (p *puller) pullOne(ctx context.Context, tenant string, books Books, crm CRM, lk CRMLookups, full bool, e BookEntry, link *mappingv1.Link) (outcome, error) {
+	var base Product
+	if link != nil {
+		base = decodeProduct(link.GetRecord())
+		if !full && base.listed(e) {
+			return outcomeUnchanged, nil
+		}
+	}
+	rec, err := books.GetProduct(ctx, e.ID)
+	if errors.Is(err, ErrNotFound) {
+		// Deleted in e-Boekhouden meanwhile: deletes never propagate.
+		return outcomeSkipped, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read e-Boekhouden product %s: %w", e.ID, err)
+	}
+	if link != nil && base == rec {
+		return outcomeUnchanged, nil
+	}
+	out, err := resolve(lk, e.ID, rec)
+	if err != nil {
+		return 0, err
+	}
+	release, err := p.lease(ctx, tenant, "product/eboekhouden/"+e.ID)
+	if err != nil {
+		return 0, err
+	}
+	defer release()
+	if link == nil {
+		return p.create(ctx, tenant, crm, lk, e.ID, out)
+	}
+	if err := crm.UpdateProduct(ctx, link.GetTribeId(), out, e.ID); errors.Is(err, ErrNotFound) {
+		// Deleted in Tribe: deletes never propagate, so it is not made again.
+		return outcomeSkipped, nil
+	} else if err != nil {
+		return 0, classify(err, e.ID, rec.Name)
+	}
+	_, err = p.mapping.SaveSyncedRecord(ctx, &mappingv1.SaveSyncedRecordRequest{TenantId: tenant, Kind: kindProduct,
+		TribeId: link.GetTribeId(), Record: rec.Encode(), ExpectedVersion: link.GetVersion()})
+	if status.Code(err) == codes.FailedPrecondition {
+		return 0, bus.RetryAfter(fmt.Errorf("product %s changed while syncing: %w", e.ID, err), time.Second)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("save synced record: %w", err)
+	}
+	p.resolve(ctx, tenant, issueKey(e.ID, "rejected"))
+	return outcomeUpdated, nil
+}
+
+// create makes the Tribe product of a new e-Boekhouden product, or adopts the one a crashed
+// earlier attempt made, and links it.
+func (p *puller) create(ctx context.Context, tenant string, crm CRM, lk CRMLookups, ebID string, out CRMProduct) (outcome, error) {
+	res, err := p.mapping.BatchGetLinks(ctx, &mappingv1.BatchGetLinksRequest{TenantId: tenant, Kind: kindProduct, EboekhoudenIds: []string{ebID}})
+	if err != nil {
+		return 0, fmt.Errorf("get link: %w", err)
+	}
+	if len(res.GetLinks()) > 0 {
+		// Linked meanwhile by another replica; the next run compares it.
+		return outcomeUnchanged, nil
+	}
+	id, err := crm.FindProduct(ctx, ebID)
+	o := outcomeCreated
+	switch {
+	case errors.Is(err, ErrNotFound):
+		if id, err = crm.CreateProduct(ctx, out, defaultGroup(lk), ebID); err != nil {
+			return 0, classify(err, ebID, out.Name)
+		}
+	case err != nil:
+		return 0, err
+	default:
+		if err := crm.UpdateProduct(ctx, id, out, ebID); err != nil {
+			return 0, classify(err, ebID, out.Name)
+		}
+		o = outcomeUpdated
+	}
+	_, err = p.mapping.CreateLink(ctx, &mappingv1.CreateLinkRequest{TenantId: tenant, Kind: kindProduct, TribeId: id, EboekhoudenId: ebID, Record: out.Encode()})
+	if err != nil {
+		return 0, fmt.Errorf("create link: %w", err)
+	}
+	p.resolve(ctx, tenant, issueKey(ebID, "unit"), issueKey(ebID, "vat"), issueKey(ebID, "rejected"))
+	return o, nil
+}
+
+func classify(err error, ebID, name string) error {
+	if errors.Is(err, ErrRejected) {
+		return bus.Permanent(err, &mappingv1.Issue{Key: issueKey(ebID, "rejected"), Code: "product_rejected", Kind: kindProduct, EntityId: ebID,
+			Message: fmt.Sprintf("Tribe refused product %s: %v", name, err),
+			Action:  "Correct the product in e-Boekhouden; the next product pull tries again."})
+	}
+	return err
+}
+
+// resolve finds the Tribe unit and VAT group of rec. A unit or VAT code without a match is a
+// permanent failure with an issue on the tenant.
+func resolve(lk CRMLookups, ebID string, rec Product) (CRMProduct, error) {
+	out := CRMProduct{Product: rec}
+	if rec.UnitID != "" {
+		out.UnitID = matchUnit(lk.Units, rec.Unit)
+		if out.UnitID == "" {
+			return out, bus.Permanent(fmt.Errorf("no Tribe unit for %q", rec.Unit), &mappingv1.Issue{
+				Key: issueKey(ebID, "unit"), Code: "unknown_unit", Kind: kindProduct, EntityId: ebID,
+				Message: fmt.Sprintf("Product %s %s has the unit %q, which Tribe does not have, so it was not synced.", rec.Code, rec.Name, rec.Unit),
+				Action:  fmt.Sprintf("Add a unit named %q in Tribe, or give the product another unit in e-Boekhouden.", rec.Unit)})
+		}
+	}
+	out.VATGroupID = matchVAT(lk.VATGroups, rec.VAT)
+	if out.VATGroupID == "" {
+		return out, bus.Permanent(fmt.Errorf("no Tribe VAT group for %s", rec.VATCode), &mappingv1.Issue{
+			Key: issueKey(ebID, "vat"), Code: "unknown_vat", Kind: kindProduct, EntityId: ebID,
+			Message: fmt.Sprintf("Product %s %s has the VAT code %s, and Tribe has no VAT group with its percentage, so it was not synced.", rec.Code, rec.Name, rec.VATCode),
+			Action:  "Add a VAT group with that percentage in Tribe, or give the product another VAT code in e-Boekhouden."})
+	}
+	return out, nil
+}
+
+// unitSynonyms are the usual English codes of e-Boekhouden's Dutch unit names.
+var unitSynonyms = map[string][]string{
+	"stuk": {"pcs", "piece", "stuks"}, "uur": {"hour", "hr", "uren"}, "dag": {"day", "dagen"},
+	"maand": {"month", "maanden"}, "km": {"kilometer"}, "kg": {"kilogram"},
+}
+
+// matchUnit finds the Tribe unit whose code or name is e-Boekhouden's unit name (or a usual
+// synonym), ignoring case.
+func matchUnit(units []Lookup, name string) string {
+	want := append([]string{strings.ToLower(strings.TrimSpace(name))}, unitSynonyms[strings.ToLower(strings.TrimSpace(name))]...)
+	for _, w := range want {
+		for _, u := range units {
+			if strings.EqualFold(u.Code, w) || strings.EqualFold(u.Name, w) {
+				return u.ID
+			}
+		}
+	}
+	return ""
+}
+
+// matchVAT finds the Tribe VAT group with the percentage; of several, the first by code.
+func matchVAT(groups []Lookup, pct string) string {
+	want, err := decimal.NewFromString(pct)
+	if err != nil {
+		return ""
+	}
+	var match []Lookup
+	for _, g := range groups {
+		if g.Percentage != nil && g.Percentage.Equal(want) {
+			match = append(match, g)
+		}
+	}
+	if len(match) == 0 {
+		return ""
+	}
+	sort.Slice(match, func(i, j int) bool { return match[i].Code < match[j].Code })
+	return match[0].ID
+}
+
+// defaultGroup is the product group new products get (Tribe's UI requires one): a group with
+// code or name "e-Boekhouden" when the tenant made one, else the first by code.
+func defaultGroup(lk CRMLookups) string {
+	if len(lk.ProductGroups) == 0 {
+		return ""
+	}
+	groups := append([]Lookup(nil), lk.ProductGroups...)
+	sort.Slice(groups, func(i, j int) bool { return groups[i].Code < groups[j].Code })
+	for _, g := range groups {
+		if strings.EqualFold(g.Code, "e-Boekhouden") || strings.EqualFold(g.Name, "e-Boekhouden") {
+			return g.ID
+		}
+	}
+	return groups[0].ID
+}
