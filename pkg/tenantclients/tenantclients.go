@@ -184,6 +184,20 @@ func (c *Cache) Close(ctx context.Context) {
 	}
 }
 
+// Both returns the tenant's e-Boekhouden and Tribe clients; missing credentials come back as a
+// permanent failure with an issue for the tenant (AsIssue).
+func (c *Cache) Both(ctx context.Context, t *mappingv1.Tenant) (*eboekhouden.Client, *tribe.Client, error) {
+	eb, err := c.EBoekhouden(ctx, t)
+	if err != nil {
+		return nil, nil, AsIssue(t, err)
+	}
+	tr, err := c.Tribe(ctx, t)
+	if err != nil {
+		return nil, nil, AsIssue(t, err)
+	}
+	return eb, tr, nil
+}
+
 // AsIssue turns ErrNotConfigured into a permanent failure with an issue that tells the tenant
 // to enter the credentials; other errors pass unchanged (they are transient).
 func AsIssue(t *mappingv1.Tenant, err error) error {

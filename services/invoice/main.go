@@ -6,12 +6,9 @@ import (
 
 	"github.com/koppel/koppel/pkg/bus"
 	"github.com/koppel/koppel/pkg/deps"
-	"github.com/koppel/koppel/pkg/eboekhouden"
 	"github.com/koppel/koppel/pkg/flow"
 	"github.com/koppel/koppel/pkg/service"
 	"github.com/koppel/koppel/pkg/tenantclients"
-	"github.com/koppel/koppel/pkg/tribe"
-	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
 )
 
 type config struct {
@@ -27,22 +24,8 @@ func main() {
 			if err != nil {
 				return nil, err
 			}
-			p := &pusher{mapping: d.Mapping, connect: connector(clients), pub: d.Publisher, holder: deps.HolderName(), log: env.Log}
+			p := &pusher{mapping: d.Mapping, connect: clients.Both, pub: d.Publisher, holder: deps.HolderName(), log: env.Log}
 			return map[string]bus.Handler{bus.ConsumerInvoiceEvents: flow.ChangeHandler(d.Mapping, p.push)}, nil
 		})
 	})
-}
-
-func connector(clients *tenantclients.Cache) connectFunc {
-	return func(ctx context.Context, t *mappingv1.Tenant) (*eboekhouden.Client, *tribe.Client, error) {
-		eb, err := clients.EBoekhouden(ctx, t)
-		if err != nil {
-			return nil, nil, tenantclients.AsIssue(t, err)
-		}
-		tr, err := clients.Tribe(ctx, t)
-		if err != nil {
-			return nil, nil, tenantclients.AsIssue(t, err)
-		}
-		return eb, tr, nil
-	}
 }

@@ -11,6 +11,7 @@ require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
+	github.com/koppel/koppel/services/mapping v0.0.0
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/nats-io/nats.go v1.55.0 // indirect
 	github.com/nats-io/nkeys v0.4.16 // indirect
@@ -31,3 +32,5 @@ require (
 replace github.com/koppel/koppel/proto => ../../proto
 
 replace github.com/koppel/koppel/pkg => ../../pkg
+
+replace github.com/koppel/koppel/services/mapping => ../mapping

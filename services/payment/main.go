@@ -1,4 +1,5 @@
-// Command payment brings payments booked in e-Boekhouden to the Tribe invoices they pay, on each tenant's schedule.
+// Command payment brings payments booked in e-Boekhouden to the Tribe invoices they pay, on each
+// tenant's schedule.
 package main
 
 import (
@@ -8,6 +9,7 @@ import (
 	"github.com/koppel/koppel/pkg/deps"
 	"github.com/koppel/koppel/pkg/flow"
 	"github.com/koppel/koppel/pkg/service"
+	"github.com/koppel/koppel/pkg/tenantclients"
 )
 
 type config struct {
@@ -19,7 +21,11 @@ func main() {
 	var cfg config
 	service.Main("payment", &cfg, func(ctx context.Context, env *service.Env) error {
 		return deps.RunWorker(ctx, env, cfg.WorkerConfig, func(d *deps.Deps) (map[string]bus.Handler, error) {
-			p := &puller{log: env.Log}
+			clients, err := tenantclients.New(d.Mapping, tenantclients.Options{})
+			if err != nil {
+				return nil, err
+			}
+			p := &puller{mapping: d.Mapping, log: env.Log, connect: clients.Both}
 			return map[string]bus.Handler{bus.ConsumerPaymentCommands: flow.CommandHandler(d.Mapping, p.pull)}, nil
 		})
 	})

@@ -2,20 +2,182 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"log/slog"
+	"strconv"
 
+	"github.com/koppel/koppel/pkg/eboekhouden"
 	"github.com/koppel/koppel/pkg/syncrun"
+	"github.com/koppel/koppel/pkg/tribe"
 	eventsv1 "github.com/koppel/koppel/proto/koppel/events/v1"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
+	"github.com/shopspring/decimal"
 )
 
-// puller runs payment pulls. The walking skeleton: the run is bookkept end to end; reading
-// e-Boekhouden and writing Tribe come with the payments flow.
+// Tribe invoice phases the payment flow reads and writes.
+const (
+	phaseSent = "Sent"
+	phasePaid = "Paid"
+)
+
+// connectFunc gives a tenant's clients.
+type connectFunc func(ctx context.Context, tenant *mappingv1.Tenant) (*eboekhouden.Client, *tribe.Client, error)
+
+// puller brings payments booked in e-Boekhouden to the Tribe invoices they pay.
 type puller struct {
-	log *slog.Logger
+	mapping mappingv1.MappingServiceClient
+	connect connectFunc
+	log     *slog.Logger
 }
 
+// paymentRecord is the last-synced state of an invoice link: what was paid of it.
+type paymentRecord struct {
+	Number string `json:"number"`
+	Paid   string `json:"paid,omitempty"`
+}
+
+// pull looks at every sent Tribe invoice that koppel booked, and the open debtor items of
+// e-Boekhouden: a partial payment is recorded on the link (and in the tenant's history); a fully
+// paid invoice moves to phase Paid. Never mark paid what is not: an invoice counts as paid only
+// when e-Boekhouden shows its open item settled, or no longer lists it while the invoice itself
+// is there.
 func (p *puller) pull(ctx context.Context, tenant *mappingv1.Tenant, cmd *eventsv1.SyncCommand, run *syncrun.Run) error {
-	p.log.InfoContext(ctx, "payment pull", "run", run.ID(), "trigger", cmd.GetTrigger())
-	return run.Add(ctx, &mappingv1.RunCounts{}, 0, 0)
+	eb, tr, err := p.connect(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	open := map[string]eboekhouden.OutstandingInvoice{}
+	for item, err := range eb.Outstanding(ctx, eboekhouden.Debtors) {
+		if err != nil {
+			return fmt.Errorf("list open items: %w", err)
+		}
+		open[item.InvoiceNumber] = item
+	}
+	sent, err := tribe.Collect(tr.Invoices(ctx, tribe.Q().Filter(tribe.Eq("Phase/Code", phaseSent)).Select("ID", "Number")))
+	if err != nil {
+		return fmt.Errorf("list sent invoices: %w", err)
+	}
+	if err := run.Add(ctx, &mappingv1.RunCounts{}, 0, int64(len(sent))); err != nil {
+		return err
+	}
+	var paidPhase string
+	for start := 0; start < len(sent); start += 100 {
+		part := sent[start:min(start+100, len(sent))]
+		ids := make([]string, len(part))
+		for i, inv := range part {
+			ids[i] = inv.ID
+		}
+		links, err := p.mapping.BatchGetLinks(ctx, &mappingv1.BatchGetLinksRequest{TenantId: tenant.GetId(), Kind: "invoice", TribeIds: ids, WithRecords: true})
+		if err != nil {
+			return fmt.Errorf("get invoice links: %w", err)
+		}
+		byTribe := map[string]*mappingv1.Link{}
+		for _, l := range links.GetLinks() {
+			byTribe[l.GetTribeId()] = l
+		}
+		counts := &mappingv1.RunCounts{}
+		for _, inv := range part {
+			link := byTribe[inv.ID]
+			if link == nil {
+				// Not booked by koppel (yet): nothing of ours to settle.
+				counts.Skipped++
+				continue
+			}
+			changed, err := p.settle(ctx, tenant, eb, tr, inv, link, open, &paidPhase)
+			if err != nil {
+				return err
+			}
+			if changed {
+				counts.Updated++
+			} else {
+				counts.Unchanged++
+			}
+		}
+		if err := run.Add(ctx, counts, int64(len(part)), 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// settle brings one invoice's payments to Tribe and reports whether it changed anything.
+func (p *puller) settle(ctx context.Context, tenant *mappingv1.Tenant, eb *eboekhouden.Client, tr *tribe.Client, inv tribe.Invoice,
+	link *mappingv1.Link, open map[string]eboekhouden.OutstandingInvoice, paidPhase *string) (bool, error) {
+	var rec paymentRecord
+	_ = json.Unmarshal(link.GetRecord(), &rec)
+	number := inv.Number
+	if number == "" {
+		number = rec.Number
+	}
+	item, listed := open[number]
+	if !listed {
+		// The list may drop paid items (UNCONFIRMED); ask for this one by number before
+		// believing it paid, and make sure the invoice itself is there.
+		items, err := eb.ListOutstanding(ctx, eboekhouden.Debtors, eboekhouden.Page{Limit: 10}, eboekhouden.Eq("invoiceNumber", number))
+		if err != nil {
+			return false, fmt.Errorf("open item of %s: %w", number, err)
+		}
+		if len(items) > 0 {
+			item, listed = items[0], true
+		}
+	}
+	fullyPaid := listed && item.OutstandingAmount.Sign() <= 0
+	if !listed {
+		ebID, err := strconv.ParseInt(link.GetEboekhoudenId(), 10, 64)
+		if err != nil {
+			return false, fmt.Errorf("e-Boekhouden invoice ID %q: %w", link.GetEboekhoudenId(), err)
+		}
+		if _, err := eb.GetInvoice(ctx, ebID); err != nil {
+			if eboekhouden.IsNotFound(err) {
+				return false, nil
+			}
+			return false, fmt.Errorf("read invoice %s: %w", number, err)
+		}
+		fullyPaid = true
+	}
+
+	paid := decimal.Zero
+	if listed {
+		paid = item.PaidAmount.Decimal
+	}
+	if fullyPaid {
+		if *paidPhase == "" {
+			ph, err := tr.PhaseByCode(ctx, phasePaid)
+			if err != nil {
+				return false, fmt.Errorf("find phase %s: %w", phasePaid, err)
+			}
+			*paidPhase = ph.ID
+		}
+		if err := tr.SetInvoicePhase(ctx, inv.ID, *paidPhase); err != nil {
+			return false, fmt.Errorf("mark invoice %s paid: %w", number, err)
+		}
+		p.history(ctx, tenant.GetId(), inv.ID, "invoice_paid", fmt.Sprintf("Invoice %s is paid in full; it is now Paid in Tribe.", number), nil)
+		p.log.InfoContext(ctx, "invoice paid", "invoice", number)
+		return true, p.save(ctx, tenant.GetId(), link, paymentRecord{Number: number, Paid: "full"})
+	}
+	if prev, err := decimal.NewFromString(rec.Paid); (err != nil && paid.Sign() > 0) || (err == nil && !prev.Equal(paid)) {
+		p.history(ctx, tenant.GetId(), inv.ID, "partial_payment",
+			fmt.Sprintf("Invoice %s: %s of %s paid, %s open.", number, paid.StringFixed(2), item.TotalAmount.StringFixed(2), item.OutstandingAmount.StringFixed(2)),
+			map[string]string{"paid": paid.StringFixed(2), "open": item.OutstandingAmount.StringFixed(2)})
+		return true, p.save(ctx, tenant.GetId(), link, paymentRecord{Number: number, Paid: paid.StringFixed(2)})
+	}
+	return false, nil
+}
+
+func (p *puller) save(ctx context.Context, tenant string, link *mappingv1.Link, rec paymentRecord) error {
+	b, _ := json.Marshal(rec)
+	_, err := p.mapping.SaveSyncedRecord(ctx, &mappingv1.SaveSyncedRecordRequest{TenantId: tenant, Kind: "invoice", TribeId: link.GetTribeId(), Record: b, ExpectedVersion: -1})
+	if err != nil {
+		return fmt.Errorf("save payment state: %w", err)
+	}
+	return nil
+}
+
+func (p *puller) history(ctx context.Context, tenant, id, code, msg string, details map[string]string) {
+	_, err := p.mapping.RecordHistory(ctx, &mappingv1.RecordHistoryRequest{TenantId: tenant, Entry: &mappingv1.HistoryEntry{
+		Code: code, Kind: "invoice", EntityId: id, Message: msg, Details: details}})
+	if err != nil {
+		p.log.WarnContext(ctx, "record history", "error", err)
+	}
 }
