@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -126,6 +127,9 @@ func (r *Redis) start() error {
 		"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
 		"--dir", r.dir, "--appendonly", "yes", "--save", "",
 		"--daemonize", "no", "--logfile", filepath.Join(r.dir, "redis.log"))
+	// Dies with its parent; out of the terminal's process group, so a Ctrl-C does not stop it
+	// before the services that use it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start redis-server: %w", err)
 	}

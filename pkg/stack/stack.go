@@ -288,8 +288,9 @@ func (s *Stack) startProc(name string) error {
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(), s.env[name]...)
 	// A service dies with the process that started it, so a test that panics or times out
-	// leaves no stray services behind.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// leaves no stray services behind; it has its own process group, so a Ctrl-C reaches only
+	// the stack, which then stops the services in order.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	if err := cmd.Start(); err != nil {
