@@ -181,61 +181,21 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		s.AdminToken = randomToken()
 	}
 
-	for _, name := range Services {
-		s.OpsAddrs[name], err = freeAddr("127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-	}
-	if s.Addrs["gateway"], err = freeAddr(addrOr(opts.GatewayAddr)); err != nil {
-		return nil, err
-	}
-	if s.Addrs["sandbox"], err = freeAddr(addrOr(opts.SandboxAddr)); err != nil {
-		return nil, err
-	}
-	if s.Addrs["mapping"], err = freeAddr("127.0.0.1:0"); err != nil {
-		return nil, err
-	}
-
-	common := map[string]string{
-		"KOPPEL_NATS_URL":     s.NATS.URL(),
-		"KOPPEL_MAPPING_ADDR": s.Addrs["mapping"],
-		"KOPPEL_LOG_LEVEL":    "info",
-	}
-	specific := map[string]map[string]string{
-		"sandbox": {"KOPPEL_HTTP_ADDR": s.Addrs["sandbox"]},
-		"mapping": {"KOPPEL_GRPC_ADDR": s.Addrs["mapping"], "KOPPEL_REDIS_URL": s.RedisURL, "KOPPEL_ENCRYPTION_KEYS": keys},
-		"gateway": {"KOPPEL_HTTP_ADDR": s.Addrs["gateway"], "KOPPEL_ADMIN_TOKEN_HASHES": httpapi.HashToken(s.AdminToken),
-			"KOPPEL_PUBLIC_URL": "http://" + s.Addrs["gateway"]},
-		"scheduler": {"KOPPEL_SCHEDULER_TICK": "5s"},
-	}
+	// Each service starts once the ones before it are ready, on ports picked just before; a
+	// service that exits during start-up (a port taken meanwhile by another process) is
+	// started again on new ports, up to three times.
 	for _, name := range Services {
 		if s.without(name) {
 			continue
 		}
-		env := map[string]string{"KOPPEL_OPS_ADDR": s.OpsAddrs[name]}
-		for k, v := range common {
-			env[k] = v
+		var startErr error
+		for range 3 {
+			if startErr = s.startService(ctx, name, keys); !errors.Is(startErr, errExitedAtStart) {
+				break
+			}
 		}
-		for k, v := range specific[name] {
-			env[k] = v
-		}
-		for k, v := range opts.Env {
-			env[k] = v
-		}
-		for k, v := range env {
-			s.env[name] = append(s.env[name], k+"="+v)
-		}
-		if err := s.startProc(name); err != nil {
-			return nil, err
-		}
-	}
-	for _, name := range Services {
-		if s.without(name) {
-			continue
-		}
-		if err := s.WaitReady(ctx, name); err != nil {
-			return nil, err
+		if startErr != nil {
+			return nil, startErr
 		}
 	}
 	return s, nil
@@ -248,6 +208,56 @@ func (s *Stack) without(name string) bool {
 		}
 	}
 	return false
+}
+
+var errExitedAtStart = errors.New("exited during start-up")
+
+// startService picks the service's ports, starts it and waits until it is ready.
+func (s *Stack) startService(ctx context.Context, name, keys string) error {
+	var err error
+	if s.OpsAddrs[name], err = freeAddr("127.0.0.1:0"); err != nil {
+		return err
+	}
+	switch name {
+	case "gateway":
+		s.Addrs[name], err = freeAddr(addrOr(s.opts.GatewayAddr))
+	case "sandbox":
+		s.Addrs[name], err = freeAddr(addrOr(s.opts.SandboxAddr))
+	case "mapping":
+		s.Addrs[name], err = freeAddr("127.0.0.1:0")
+	}
+	if err != nil {
+		return err
+	}
+	env := map[string]string{
+		"KOPPEL_OPS_ADDR":     s.OpsAddrs[name],
+		"KOPPEL_NATS_URL":     s.NATS.URL(),
+		"KOPPEL_MAPPING_ADDR": s.Addrs["mapping"],
+		"KOPPEL_LOG_LEVEL":    "info",
+	}
+	switch name {
+	case "sandbox":
+		env["KOPPEL_HTTP_ADDR"] = s.Addrs["sandbox"]
+	case "mapping":
+		env["KOPPEL_GRPC_ADDR"], env["KOPPEL_REDIS_URL"], env["KOPPEL_ENCRYPTION_KEYS"] = s.Addrs["mapping"], s.RedisURL, keys
+	case "gateway":
+		env["KOPPEL_HTTP_ADDR"] = s.Addrs["gateway"]
+		env["KOPPEL_ADMIN_TOKEN_HASHES"] = httpapi.HashToken(s.AdminToken)
+		env["KOPPEL_PUBLIC_URL"] = "http://" + s.Addrs["gateway"]
+	case "scheduler":
+		env["KOPPEL_SCHEDULER_TICK"] = "5s"
+	}
+	for k, v := range s.opts.Env {
+		env[k] = v
+	}
+	s.env[name] = s.env[name][:0]
+	for k, v := range env {
+		s.env[name] = append(s.env[name], k+"="+v)
+	}
+	if err := s.startProc(name); err != nil {
+		return err
+	}
+	return s.WaitReady(ctx, name)
 }
 
 // encryptionKeys reads the stack's secret-encryption key from dataDir, making one the first time,
@@ -335,7 +345,10 @@ func (s *Stack) WaitReady(ctx context.Context, name string) error {
 	for {
 		select {
 		case <-p.done:
-			return fmt.Errorf("%s exited during start-up (see %s)", name, filepath.Join(s.opts.DataDir, "logs", name+".log"))
+			s.mu.Lock()
+			delete(s.procs, name)
+			s.mu.Unlock()
+			return fmt.Errorf("%s %w (see %s)", name, errExitedAtStart, filepath.Join(s.opts.DataDir, "logs", name+".log"))
 		case <-ctx.Done():
 			return fmt.Errorf("%s not ready: %w", name, ctx.Err())
 		case <-time.After(50 * time.Millisecond):
