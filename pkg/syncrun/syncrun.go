@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,6 +56,10 @@ func Start(ctx context.Context, client mappingv1.MappingServiceClient, tenant, k
 	if err != nil {
 		return nil, fmt.Errorf("start %s run: %w", kind, err)
 	}
+	// Every status starts at 0, so the first failure of a tenant's kind shows in increase().
+	for _, st := range runStatuses {
+		runsTotal.WithLabelValues(tenant, kind, st)
+	}
 	return &Run{client: client, tenant: tenant, kind: kind, id: id}, nil
 }
 
@@ -74,7 +79,26 @@ var (
 		Name: "koppel_sync_records_total",
 		Help: "Records handled by sync runs, by tenant, kind and outcome (created, updated, unchanged, skipped, failed).",
 	}, []string{"tenant", "kind", "outcome"})
+	runsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "koppel_sync_runs_total",
+		Help: "Sync runs finished by this process, by tenant, kind and status (succeeded, partial, failed).",
+	}, []string{"tenant", "kind", "status"})
+	lastSuccess = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "koppel_sync_last_success_timestamp_seconds",
+		Help: "When this process last finished a run of a kind for a tenant that succeeded (partial runs count: they ran to the end).",
+	}, []string{"tenant", "kind"})
+	lastRunRecords = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "koppel_sync_last_run_records",
+		Help: "Records of the last run of a kind per tenant that this process finished, by outcome.",
+	}, []string{"tenant", "kind", "outcome"})
 )
+
+// runStatuses are the status label values of koppel_sync_runs_total.
+var runStatuses = map[mappingv1.RunStatus]string{
+	mappingv1.RunStatus_RUN_STATUS_SUCCEEDED: "succeeded",
+	mappingv1.RunStatus_RUN_STATUS_PARTIAL:   "partial",
+	mappingv1.RunStatus_RUN_STATUS_FAILED:    "failed",
+}
 
 // Add records counts and progress (done records, and the total when known, else 0).
 func (r *Run) Add(ctx context.Context, add *mappingv1.RunCounts, done, total int64) error {
@@ -102,9 +126,33 @@ func (r *Run) Finish(ctx context.Context, runErr error) error {
 	if runErr != nil {
 		st, msg = mappingv1.RunStatus_RUN_STATUS_FAILED, runErr.Error()
 	}
-	_, err := r.client.FinishRun(ctx, &mappingv1.FinishRunRequest{TenantId: r.tenant, Kind: r.kind, RunId: r.id, Status: st, Message: msg})
+	res, err := r.client.FinishRun(ctx, &mappingv1.FinishRunRequest{TenantId: r.tenant, Kind: r.kind, RunId: r.id, Status: st, Message: msg})
 	if err != nil {
 		return fmt.Errorf("finish %s run: %w", r.kind, err)
 	}
+	r.observeFinished(res.GetRun())
 	return nil
+}
+
+// observeFinished exports the finished run as the mapping service stored it: its status may
+// differ from the one asked for (failed records make a run partial), and its counts are those of
+// every delivery of the run's command, not only this process's.
+func (r *Run) observeFinished(run *mappingv1.Run) {
+	status, ok := runStatuses[run.GetStatus()]
+	if !ok {
+		return
+	}
+	runsTotal.WithLabelValues(r.tenant, r.kind, status).Inc()
+	if run.GetStatus() != mappingv1.RunStatus_RUN_STATUS_FAILED {
+		finished := run.GetFinishedAt().AsTime()
+		if run.GetFinishedAt() == nil {
+			finished = time.Now()
+		}
+		lastSuccess.WithLabelValues(r.tenant, r.kind).Set(float64(finished.UnixNano()) / 1e9)
+	}
+	c := run.GetCounts()
+	for outcome, n := range map[string]int64{"created": c.GetCreated(), "updated": c.GetUpdated(), "unchanged": c.GetUnchanged(),
+		"skipped": c.GetSkipped(), "failed": c.GetFailed()} {
+		lastRunRecords.WithLabelValues(r.tenant, r.kind, outcome).Set(float64(n))
+	}
 }
