@@ -12,6 +12,7 @@ import (
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
 	"github.com/koppel/koppel/services/mapping/secretbox"
 	"github.com/koppel/koppel/services/mapping/server"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
@@ -44,6 +45,9 @@ func realMain(ctx context.Context, env *service.Env, cfg *config) error {
 
 	srv := server.New(rdb, keys)
 	env.Ops.AddCheck(telemetry.Check{Name: "redis", Func: srv.Ping})
+	if err := prometheus.Register(srv.TenantCollector()); err != nil {
+		return fmt.Errorf("register tenant metrics: %w", err)
+	}
 
 	ln, err := net.Listen("tcp", cfg.GRPCAddr)
 	if err != nil {
