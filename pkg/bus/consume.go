@@ -32,7 +32,7 @@ const (
 var (
 	handledTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "koppel_bus_messages_total",
-		Help: "Messages handled by consumers, by consumer and outcome (ack, retry, terminated, dead_lettered).",
+		Help: "Messages handled by consumers, by consumer and outcome (ack, retry, deferred, terminated, dead_lettered).",
 	}, []string{"consumer", "outcome"})
 	handleSeconds = promauto.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "koppel_bus_handle_seconds",
@@ -128,6 +128,7 @@ type Worker struct {
 	js       jetstream.JetStream
 	handler  Handler
 	opts     ConsumerOptions
+	held     *heldCounts
 }
 
 // NewWorker returns a Worker that feeds consumer's messages to handler. name labels metrics,
@@ -139,7 +140,7 @@ func NewWorker(js jetstream.JetStream, consumer jetstream.Consumer, name string,
 	if !tokenPattern.MatchString(name) {
 		return nil, fmt.Errorf("bus: invalid worker name %q", name)
 	}
-	return &Worker{name: name, consumer: consumer, js: js, handler: handler, opts: opts.withDefaults()}, nil
+	return &Worker{name: name, consumer: consumer, js: js, handler: handler, opts: opts.withDefaults(), held: &heldCounts{js: js, consumer: consumer}}, nil
 }
 
 // Run consumes until ctx is done, then lets the handlers in flight finish (at most
@@ -248,10 +249,21 @@ func (w *Worker) handle(ctx context.Context, raw jetstream.Msg) {
 		slog.Uint64("stream_seq", meta.Sequence.Stream), slog.Uint64("delivery", m.Delivery))
 	log := w.opts.Logger
 
+	key := heldKey(w.name, meta)
 	if m.Delivery > uint64(w.opts.MaxDeliver) {
-		// The previous, last allowed delivery never finished: its worker died.
-		w.deadLetter(ctx, m, meta, "worker stopped while handling the last allowed delivery")
-		return
+		attempt, err := w.attempt(ctx, m, key)
+		if err != nil {
+			// Whether earlier deliveries were held is unknown for now: decide later.
+			log.WarnContext(ctx, "read held deliveries failed; will retry", "error", err)
+			_ = raw.NakWithDelay(w.opts.RetryBase)
+			handledTotal.WithLabelValues(w.name, "retry").Inc()
+			return
+		}
+		if attempt > uint64(w.opts.MaxDeliver) {
+			// The previous, last allowed attempt never finished: its worker died.
+			w.deadLetter(ctx, m, meta, "worker stopped while handling the last allowed delivery")
+			return
+		}
 	}
 
 	inFlight.WithLabelValues(w.name).Inc()
@@ -261,6 +273,7 @@ func (w *Worker) handle(ctx context.Context, raw jetstream.Msg) {
 	handleSeconds.WithLabelValues(w.name).Observe(time.Since(start).Seconds())
 
 	var perm *permanentError
+	var held *deferredError
 	switch {
 	case herr == nil:
 		if err := raw.DoubleAck(ctx); err != nil {
@@ -268,18 +281,152 @@ func (w *Worker) handle(ctx context.Context, raw jetstream.Msg) {
 			log.WarnContext(ctx, "ack failed", "error", err)
 		}
 		handledTotal.WithLabelValues(w.name, "ack").Inc()
+	case errors.As(herr, &held):
+		w.hold(ctx, m, key, held)
 	case errors.As(herr, &perm):
 		w.terminate(ctx, m, perm)
-	case m.Delivery >= uint64(w.opts.MaxDeliver):
-		w.deadLetter(ctx, m, meta, herr.Error())
 	default:
-		delay := w.retryDelay(herr, m.Delivery)
+		attempt := m.Delivery
+		if m.Delivery >= uint64(w.opts.MaxDeliver) {
+			var err error
+			if attempt, err = w.attempt(ctx, m, key); err != nil {
+				// Unknown whether this was the last attempt: never dead-letter on a guess.
+				log.WarnContext(ctx, "read held deliveries failed", "error", err)
+				attempt = uint64(w.opts.MaxDeliver) - 1
+			}
+		}
+		if attempt >= uint64(w.opts.MaxDeliver) {
+			w.deadLetter(ctx, m, meta, herr.Error())
+			return
+		}
+		delay := w.retryDelay(herr, attempt)
 		log.WarnContext(ctx, "handler failed; will retry", "error", herr, "retry_in", delay.String())
 		if err := raw.NakWithDelay(delay); err != nil {
 			log.WarnContext(ctx, "nak failed; redelivery after ack wait", "error", err)
 		}
 		handledTotal.WithLabelValues(w.name, "retry").Inc()
 	}
+}
+
+// attempt is the number of the current delivery not counting the held ones: the deliveries
+// that were real attempts. Below MaxDeliver deliveries it is not looked up (it cannot be more).
+func (w *Worker) attempt(ctx context.Context, m *Msg, key string) (uint64, error) {
+	if m.Delivery < uint64(w.opts.MaxDeliver) {
+		return m.Delivery, nil
+	}
+	n, err := w.held.count(ctx, key)
+	if err != nil {
+		return 0, err
+	}
+	if n >= m.Delivery {
+		return 1, nil
+	}
+	return m.Delivery - n, nil
+}
+
+// hold naks a deferred message with its delay and counts the delivery as held, so it does not
+// count towards MaxDeliver.
+func (w *Worker) hold(ctx context.Context, m *Msg, key string, d *deferredError) {
+	log := w.opts.Logger
+	if err := w.held.add(ctx, key); err != nil {
+		// The message is held all the same; this one delivery may count as an attempt.
+		log.WarnContext(ctx, "count held delivery failed", "error", err)
+	}
+	delay := d.after
+	if delay <= 0 {
+		delay = w.opts.RetryBase
+	}
+	log.InfoContext(ctx, "message held", "reason", d.err.Error(), "retry_in", delay.String())
+	if err := m.raw.NakWithDelay(delay); err != nil {
+		log.WarnContext(ctx, "nak failed; redelivery after ack wait", "error", err)
+	}
+	handledTotal.WithLabelValues(w.name, "deferred").Inc()
+}
+
+// HeldBucket is the JetStream key-value bucket in which the consume loops count the held
+// (Deferred) deliveries of each message, keyed by consumer, stream and stream sequence. An entry
+// expires a while after the last held delivery of its message, when the message has long been
+// handled or has expired from its stream.
+const HeldBucket = "koppel_held"
+
+// heldTTL outlives the work streams' maximum age (7 days), so a message is never older than the
+// count of its held deliveries.
+const heldTTL = 8 * 24 * time.Hour
+
+// heldCounts counts held deliveries in HeldBucket. The bucket is opened (or created with the
+// replicas of the consumer's stream) on first use, so a worker whose messages are never held
+// never touches it.
+type heldCounts struct {
+	js       jetstream.JetStream
+	consumer jetstream.Consumer
+
+	mu sync.Mutex
+	kv jetstream.KeyValue
+}
+
+func heldKey(consumer string, meta *jetstream.MsgMetadata) string {
+	return consumer + "." + meta.Stream + "." + strconv.FormatUint(meta.Sequence.Stream, 10)
+}
+
+func (h *heldCounts) bucket(ctx context.Context) (jetstream.KeyValue, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.kv != nil {
+		return h.kv, nil
+	}
+	kv, err := h.js.KeyValue(ctx, HeldBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		replicas := 1
+		if info := h.consumer.CachedInfo(); info != nil {
+			if s, serr := h.js.Stream(ctx, info.Stream); serr == nil {
+				replicas = s.CachedInfo().Config.Replicas
+			}
+		}
+		kv, err = h.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: HeldBucket,
+			Description: "Held (deferred) deliveries per message, which do not count towards MaxDeliver",
+			History:     1, TTL: heldTTL, Storage: jetstream.FileStorage, Replicas: max(replicas, 1)})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("held deliveries bucket: %w", err)
+	}
+	h.kv = kv
+	return kv, nil
+}
+
+func (h *heldCounts) count(ctx context.Context, key string) (uint64, error) {
+	kv, err := h.bucket(ctx)
+	if err != nil {
+		return 0, err
+	}
+	e, err := kv.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("held deliveries of %s: %w", key, err)
+	}
+	n, err := strconv.ParseUint(string(e.Value()), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("held deliveries of %s: %w", key, err)
+	}
+	return n, nil
+}
+
+// add counts one more held delivery. A message has one delivery outstanding at a time, so
+// read-then-write does not race with itself.
+func (h *heldCounts) add(ctx context.Context, key string) error {
+	n, err := h.count(ctx, key)
+	if err != nil {
+		return err
+	}
+	kv, err := h.bucket(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := kv.Put(ctx, key, []byte(strconv.FormatUint(n+1, 10))); err != nil {
+		return fmt.Errorf("count held delivery of %s: %w", key, err)
+	}
+	return nil
 }
 
 // runHandler calls the handler with a timeout, keeping the message alive while it runs.
@@ -308,13 +455,14 @@ func (w *Worker) runHandler(ctx context.Context, m *Msg) (err error) {
 	return w.handler(ctx, m)
 }
 
-func (w *Worker) retryDelay(err error, delivery uint64) time.Duration {
+// retryDelay is the delay before the next attempt after a failed attempt (counted from 1).
+func (w *Worker) retryDelay(err error, attempt uint64) time.Duration {
 	var re *retryError
 	if errors.As(err, &re) && re.after > 0 {
 		return min(re.after, w.opts.RetryMax)
 	}
 	d := w.opts.RetryBase
-	for i := uint64(1); i < delivery && d < w.opts.RetryMax; i++ {
+	for i := uint64(1); i < attempt && d < w.opts.RetryMax; i++ {
 		d *= 2
 	}
 	d = min(d, w.opts.RetryMax)

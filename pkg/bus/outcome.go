@@ -12,9 +12,11 @@ import (
 //	nil                     ack
 //	RetryAfter(err, d)      redelivered after d (for example a 429's Retry-After)
 //	Permanent(err, issue)   the issue is recorded on the tenant, the message is terminated
+//	Deferred(err, d)        held: redelivered after d, and the delivery is not an attempt
 //	any other error         redelivered after a backoff that grows with each delivery
 //
-// After MaxDeliver failed deliveries a message is dead-lettered instead.
+// After MaxDeliver failed attempts a message is dead-lettered instead. Deferred deliveries are
+// not attempts: a message held for as long as its tenant is paused is never dead-lettered for it.
 
 type retryError struct {
 	err   error
@@ -30,6 +32,31 @@ func RetryAfter(err error, after time.Duration) error {
 		return nil
 	}
 	return &retryError{err: err, after: after}
+}
+
+type deferredError struct {
+	err   error
+	after time.Duration
+}
+
+func (e *deferredError) Error() string { return e.err.Error() }
+func (e *deferredError) Unwrap() error { return e.err }
+
+// Deferred holds a message that cannot be handled yet for a reason that is no failure, such as
+// its tenant being paused: it is redelivered after `after`, however often that happens, and the
+// delivery does not count towards MaxDeliver (the consume loop keeps the count of held deliveries
+// in the key-value bucket HeldBucket). err says why, for logs.
+func Deferred(err error, after time.Duration) error {
+	if err == nil {
+		return nil
+	}
+	return &deferredError{err: err, after: after}
+}
+
+// IsDeferred reports whether err was marked Deferred.
+func IsDeferred(err error) bool {
+	var d *deferredError
+	return errors.As(err, &d)
 }
 
 type permanentError struct {
