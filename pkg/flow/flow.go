@@ -1,6 +1,7 @@
 // Package flow turns bus messages into calls of a flow's own code. It decodes and validates the
 // message, loads the tenant, decides what a tenant's state means for the work (setup: nothing to
-// do yet; paused: later; active: now), and wraps sync commands in a run with honest counts.
+// do yet; paused: held until resumed; active: now), and wraps sync commands in a run with honest
+// counts.
 package flow
 
 import (
@@ -18,8 +19,10 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// PausedRetry is how long work of a paused tenant waits before it is tried again.
-const PausedRetry = 5 * time.Minute
+// PausedHold is how long a message of a paused tenant is held before it is looked at again. The
+// message is held (bus.Deferred), not failed: however long the pause, it is never dead-lettered
+// for it, and after a resume it is handled within this delay.
+const PausedHold = time.Minute
 
 // ChangeFunc handles one Tribe change of an active tenant.
 type ChangeFunc func(ctx context.Context, tenant *mappingv1.Tenant, change *eventsv1.TribeChange) error
@@ -94,7 +97,7 @@ func loadTenant(ctx context.Context, client mappingv1.MappingServiceClient, id s
 	case mappingv1.TenantState_TENANT_STATE_ACTIVE:
 		return res.GetTenant(), false, nil
 	case mappingv1.TenantState_TENANT_STATE_PAUSED:
-		return nil, false, bus.RetryAfter(fmt.Errorf("tenant %q is paused", id), PausedRetry)
+		return nil, false, bus.Deferred(fmt.Errorf("tenant %q is paused", id), PausedHold)
 	default:
 		// Not activated yet: the initial import at activation reads everything anyway.
 		return nil, true, nil
