@@ -21,6 +21,7 @@ import (
 //	POST   /admins/{id}/sessions/expire end its sessions
 //	GET|PUT|DELETE /admins/{id}/faults  its injected faults (Faults)
 //	GET|PUT|DELETE /faults              faults for every administration
+//	GET    /held                        answers held back now (Faults.HoldAfterCreate)
 //	GET    /clock, POST /clock          read or move the clock {advance: "90m"}
 //	GET    /stats                       requests served per route
 //	POST   /reset                       remove everything
@@ -79,6 +80,7 @@ func (s *Simulator) adminRoutes() {
 		}
 		return r.PathValue("id")
 	})
+	h("GET /held", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, s.Held()) })
 	h("GET /clock", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, map[string]any{"now": s.Now().Format(time.RFC3339)})
 	})

@@ -202,17 +202,29 @@ func parseInvoiceItem(a *admin, f fields) (invoiceItem, *apiError) {
 var maxInvoiceTotal = decimal.RequireFromString("999999999999.99")
 
 func (s *Simulator) createInvoice(w http.ResponseWriter, r *http.Request, a *admin) {
+	inv := s.storeInvoice(w, r, a)
+	if inv == nil {
+		return
+	}
+	// Stored: a held answer (Faults.HoldAfterCreate) leaves the client unsure whether it was.
+	s.holdAnswer(r, HeldAnswer{AdminID: a.id, Route: "POST /v1/invoice", ID: inv.ID, InvoiceNumber: inv.InvoiceNumber})
+	s.created(w, map[string]any{"id": inv.ID, "invoiceNumber": inv.InvoiceNumber, "inExVat": inv.InExVat})
+}
+
+// storeInvoice validates and stores a new invoice with its booking; on a refusal it answers the
+// error itself and returns nil.
+func (s *Simulator) storeInvoice(w http.ResponseWriter, r *http.Request, a *admin) *invoice {
 	f, e := decodeBody(r)
 	if e != nil {
 		writeErr(w, e)
-		return
+		return nil
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	inv, mut, e := s.parseInvoice(a, f)
 	if e != nil {
 		writeErr(w, e)
-		return
+		return nil
 	}
 	if inv.InvoiceNumber == "" {
 		inv.InvoiceNumber = a.newInvoiceNumber(inv.Date)
@@ -228,7 +240,7 @@ func (s *Simulator) createInvoice(w http.ResponseWriter, r *http.Request, a *adm
 		m, e := s.book(a, in)
 		if e != nil {
 			writeErr(w, e)
-			return
+			return nil
 		}
 		// Use the invoice's own VAT (its rounding mode) on the booking, so the open item equals it.
 		m.Total = inv.TotalExcl.Add(inv.VATAmount)
@@ -241,7 +253,7 @@ func (s *Simulator) createInvoice(w http.ResponseWriter, r *http.Request, a *adm
 	a.invoices = insertSorted(a.invoices, inv, func(i *invoice) int64 { return i.ID })
 	a.invByID[inv.ID] = inv
 	a.invByNumber[strings.ToUpper(inv.InvoiceNumber)] = inv
-	s.created(w, map[string]any{"id": inv.ID, "invoiceNumber": inv.InvoiceNumber, "inExVat": inv.InExVat})
+	return inv
 }
 
 // vatOverride passes a line's VAT to its booking row, so the row needs no recomputation.

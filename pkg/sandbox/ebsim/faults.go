@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 )
 
@@ -52,6 +53,21 @@ type Faults struct {
 	RetryAfter Duration `json:"retryAfter,omitempty"`
 	// ServerErrorStatus is the status of injected 5xx. Default 500 (with ERR_001).
 	ServerErrorStatus int `json:"serverErrorStatus,omitempty"`
+	// HoldAfterCreate holds the answer to POST /v1/invoice this long after the invoice is
+	// stored: the invoice exists while its creator still waits, as when a client crashes or
+	// times out between e-Boekhouden's commit and its answer. A held answer goes out early
+	// when the faults are set or cleared again, and is dropped when the client goes away;
+	// Held lists the answers held now.
+	HoldAfterCreate Duration `json:"holdAfterCreate,omitempty"`
+}
+
+// HeldAnswer is an answer held back by Faults.HoldAfterCreate.
+type HeldAnswer struct {
+	AdminID       string    `json:"adminId"`
+	Route         string    `json:"route"`
+	ID            int64     `json:"id"`
+	InvoiceNumber string    `json:"invoiceNumber,omitempty"`
+	Since         time.Time `json:"since"`
 }
 
 // SetFaults sets the faults of one administration (by ID), or of all when admID is "". Faults of
@@ -60,6 +76,7 @@ func (s *Simulator) SetFaults(admID string, f Faults) {
 	s.faultMu.Lock()
 	defer s.faultMu.Unlock()
 	s.faults[admID] = &f
+	s.releaseHeldLocked()
 }
 
 // GetFaults returns the faults left for admID ("" = global), counters decremented.
@@ -77,6 +94,71 @@ func (s *Simulator) ClearFaults() {
 	s.faultMu.Lock()
 	defer s.faultMu.Unlock()
 	s.faults = map[string]*Faults{}
+	s.releaseHeldLocked()
+}
+
+// releaseHeldLocked lets every held answer go. The caller holds faultMu.
+func (s *Simulator) releaseHeldLocked() {
+	if s.release != nil {
+		close(s.release)
+	}
+	s.release = make(chan struct{})
+}
+
+// Held returns the answers held now (Faults.HoldAfterCreate), oldest first.
+func (s *Simulator) Held() []HeldAnswer {
+	s.faultMu.Lock()
+	defer s.faultMu.Unlock()
+	seqs := make([]int64, 0, len(s.held))
+	for seq := range s.held {
+		seqs = append(seqs, seq)
+	}
+	slices.Sort(seqs)
+	out := make([]HeldAnswer, 0, len(seqs))
+	for _, seq := range seqs {
+		out = append(out, s.held[seq])
+	}
+	return out
+}
+
+// holdAnswer holds the answer of a stored create for Faults.HoldAfterCreate of the
+// administration or the global one (the longer), until that passes, the faults change or the
+// client goes away. It must be called without any lock held.
+func (s *Simulator) holdAnswer(r *http.Request, h HeldAnswer) {
+	now := s.Now()
+	s.faultMu.Lock()
+	var hold time.Duration
+	for _, key := range []string{h.AdminID, ""} {
+		if f := s.faults[key]; f != nil {
+			hold = max(hold, time.Duration(f.HoldAfterCreate))
+		}
+	}
+	if hold <= 0 {
+		s.faultMu.Unlock()
+		return
+	}
+	if s.release == nil {
+		s.release = make(chan struct{})
+	}
+	release := s.release
+	s.heldSeq++
+	seq := s.heldSeq
+	h.Since = now
+	s.held[seq] = h
+	s.faultMu.Unlock()
+	defer func() {
+		s.faultMu.Lock()
+		delete(s.held, seq)
+		s.faultMu.Unlock()
+	}()
+	s.opt.Logger.Debug("holding answer", "route", h.Route, "id", h.ID, "for", hold)
+	t := time.NewTimer(hold)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-release:
+	case <-r.Context().Done():
+	}
 }
 
 type faultKind int

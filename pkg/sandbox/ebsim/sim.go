@@ -114,7 +114,10 @@ type Simulator struct {
 	faults    map[string]*Faults // "" = all administrations
 	rng       *rand.Rand
 	limiters  map[string]*tokenBucket
-	stats     sync.Map // route pattern → *atomic.Int64
+	held      map[int64]HeldAnswer // by sequence number; see Faults.HoldAfterCreate
+	heldSeq   int64
+	release   chan struct{} // closed to let the held answers go
+	stats     sync.Map      // route pattern → *atomic.Int64
 	idCounter atomic.Int64
 }
 
@@ -162,6 +165,7 @@ func New(opt Options) *Simulator {
 		faults:   map[string]*Faults{},
 		rng:      rand.New(rand.NewPCG(opt.Seed, opt.Seed*0x9e3779b97f4a7c15+1)),
 		limiters: map[string]*tokenBucket{},
+		held:     map[int64]HeldAnswer{},
 	}
 	s.idCounter.Store(22206000)
 	s.mux = http.NewServeMux()
