@@ -13,7 +13,7 @@ import (
 // BenchmarkPublish measures one de-duplicated publish acknowledged by JetStream (file storage).
 func BenchmarkPublish(b *testing.B) {
 	e := newEnv(b)
-	if err := bus.EnsureTopology(context.Background(), e.js, bus.StreamOptions{}); err != nil {
+	if err := bus.EnsureTopology(context.Background(), e.js, bus.StreamOptions{}, bus.Shards{}); err != nil {
 		b.Fatal(err)
 	}
 	subj, _ := bus.TribeEventSubject("acme", bus.EntityOrganization)

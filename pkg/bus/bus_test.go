@@ -265,7 +265,7 @@ func TestDeadLetterAfterMaxDeliveriesAndReplay(t *testing.T) {
 	}, bus.ConsumerOptions{MaxDeliver: 3})
 	e.publish(t, "acme", "Relation_Person", "7")
 
-	dlq := bus.NewDeadLetters(e.js)
+	dlq := bus.NewDeadLetters(e.js, bus.Shards{})
 	var letters []bus.DeadLetter
 	waitFor(t, "the dead letter", func() bool {
 		var err error
@@ -339,7 +339,7 @@ func TestDeadLetterWhenLastDeliveryDied(t *testing.T) {
 	var calls atomic.Int32
 	startWorker(t, e, c, func(context.Context, *bus.Msg) error { calls.Add(1); return nil },
 		bus.ConsumerOptions{AckWait: 300 * time.Millisecond, MaxDeliver: 1})
-	dlq := bus.NewDeadLetters(e.js)
+	dlq := bus.NewDeadLetters(e.js, bus.Shards{})
 	waitFor(t, "the dead letter", func() bool {
 		l, _ := dlq.List(context.Background(), "", 10)
 		return len(l) == 1
@@ -419,7 +419,7 @@ func TestSubjects(t *testing.T) {
 
 func TestEnsureTopologyKeepsEarlyMessages(t *testing.T) {
 	e := newEnv(t)
-	if err := bus.EnsureTopology(context.Background(), e.js, bus.StreamOptions{}); err != nil {
+	if err := bus.EnsureTopology(context.Background(), e.js, bus.StreamOptions{}, bus.Shards{}); err != nil {
 		t.Fatal(err)
 	}
 	// Published before any worker runs: the consumer already exists, so the message waits.

@@ -31,11 +31,14 @@ var ErrDeadLetterNotFound = errors.New("bus: dead letter not found")
 
 // DeadLetters reads, replays and removes dead letters.
 type DeadLetters struct {
-	js jetstream.JetStream
+	js     jetstream.JetStream
+	shards Shards
 }
 
-// NewDeadLetters returns a DeadLetters on js.
-func NewDeadLetters(js jetstream.JetStream) *DeadLetters { return &DeadLetters{js: js} }
+// NewDeadLetters returns a DeadLetters on js that replays to the tenants' current shards.
+func NewDeadLetters(js jetstream.JetStream, shards Shards) *DeadLetters {
+	return &DeadLetters{js: js, shards: shards}
+}
 
 // List returns up to limit dead letters of a tenant ("" for all tenants), oldest first.
 func (d *DeadLetters) List(ctx context.Context, tenantID string, limit int) ([]DeadLetter, error) {
@@ -104,14 +107,15 @@ func (d *DeadLetters) Get(ctx context.Context, seq uint64) (DeadLetter, error) {
 	return fromRaw(raw), nil
 }
 
-// Replay publishes a dead letter back to its original subject with a fresh message ID, then
-// removes it from the dead-letter stream.
+// Replay publishes a dead letter back to its original subject, routed to the tenant's current
+// shard (it may have moved since), with a fresh message ID, then removes it from the dead-letter
+// stream.
 func (d *DeadLetters) Replay(ctx context.Context, seq uint64) error {
 	dl, err := d.Get(ctx, seq)
 	if err != nil {
 		return err
 	}
-	m := &nats.Msg{Subject: dl.OriginalSubject, Data: dl.Data, Header: nats.Header{}}
+	m := &nats.Msg{Subject: d.shards.Route(dl.OriginalSubject), Data: dl.Data, Header: nats.Header{}}
 	for k, v := range dl.Header {
 		if len(k) >= 10 && k[:10] == "Koppel-Dlq" {
 			continue

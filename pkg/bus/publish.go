@@ -29,17 +29,30 @@ var publishedTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 // de-duplicable.
 var ErrNoMessageID = errors.New("bus: publish without a message ID")
 
-// Publisher publishes koppel messages with de-duplication.
+// Publisher publishes koppel messages with de-duplication, each to its tenant's shard.
 type Publisher struct {
-	js jetstream.JetStream
+	js     jetstream.JetStream
+	shards Shards
 }
 
-// NewPublisher returns a Publisher on js.
-func NewPublisher(js jetstream.JetStream) *Publisher { return &Publisher{js: js} }
+// PublisherOpt configures a Publisher.
+type PublisherOpt func(*Publisher)
 
-// Publish sends msg on subject with msgID as its Nats-Msg-Id and waits for JetStream to store it.
-// It reports duplicate when JetStream already had a message with that ID in its window; that is
-// a success, not an error.
+// WithShards routes the messages of the tenants moved to named shards to those shards.
+func WithShards(s Shards) PublisherOpt { return func(p *Publisher) { p.shards = s } }
+
+// NewPublisher returns a Publisher on js; without options every tenant is in the default shard.
+func NewPublisher(js jetstream.JetStream, opts ...PublisherOpt) *Publisher {
+	p := &Publisher{js: js}
+	for _, o := range opts {
+		o(p)
+	}
+	return p
+}
+
+// Publish sends msg on subject (routed to the tenant's shard, see Shards.Route) with msgID as its
+// Nats-Msg-Id and waits for JetStream to store it. It reports duplicate when JetStream already
+// had a message with that ID in its window; that is a success, not an error.
 func (p *Publisher) Publish(ctx context.Context, subject string, msg proto.Message, msgID string) (duplicate bool, err error) {
 	if msgID == "" {
 		return false, ErrNoMessageID
@@ -48,6 +61,7 @@ func (p *Publisher) Publish(ctx context.Context, subject string, msg proto.Messa
 	if err != nil {
 		return false, fmt.Errorf("marshal %T: %w", msg, err)
 	}
+	subject = p.shards.Route(subject)
 	m := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
 	m.Header.Set(HeaderContentType, ContentTypeProto)
 	if t := TenantOf(subject); t != "" {

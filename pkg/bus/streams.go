@@ -50,7 +50,7 @@ func StreamConfigs(o StreamOptions) []jetstream.StreamConfig {
 		{
 			Name:        StreamTribeEvents,
 			Description: "Changes to Tribe records, one message per webhook event",
-			Subjects:    []string{"tribe.evt.*.*"},
+			Subjects:    []string{"tribe.evt.*.*", "tribe.evt.*.*.*"}, // the fifth token is a named shard
 			Retention:   jetstream.InterestPolicy,
 			Storage:     jetstream.FileStorage,
 			Replicas:    o.Replicas,
@@ -60,7 +60,7 @@ func StreamConfigs(o StreamOptions) []jetstream.StreamConfig {
 		{
 			Name:        StreamSyncCommands,
 			Description: "Sync commands per tenant and kind, from the scheduler and the admin API",
-			Subjects:    []string{"sync.cmd.*.*"},
+			Subjects:    []string{"sync.cmd.*.*", "sync.cmd.*.*.*"},
 			Retention:   jetstream.InterestPolicy,
 			Storage:     jetstream.FileStorage,
 			Replicas:    o.Replicas,

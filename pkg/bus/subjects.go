@@ -4,12 +4,13 @@
 //
 // Subjects:
 //
-//	tribe.evt.<tenant>.<entity>   a Tribe record changed (from a webhook)      stream TRIBE_EVENTS
-//	sync.cmd.<tenant>.<kind>      run one sync of a kind for a tenant          stream SYNC_COMMANDS
-//	dlq.msg.<tenant>.<consumer>   a message that could not be handled          stream DEAD_LETTERS
+//	tribe.evt.<tenant>.<entity>[.<shard>]   a Tribe record changed (from a webhook)   stream TRIBE_EVENTS
+//	sync.cmd.<tenant>.<kind>[.<shard>]      run one sync of a kind for a tenant       stream SYNC_COMMANDS
+//	dlq.msg.<tenant>.<consumer>             a message that could not be handled       stream DEAD_LETTERS
 //
 // The tenant is always the third token, so a consumer can be scoped to one tenant
-// (tribe.evt.acme.>) or to all (tribe.evt.*.>).
+// (tribe.evt.acme.>) or to all (tribe.evt.*.>); the entity or kind is the fourth. A tenant moved
+// to a named shard has its work messages published with the shard as a fifth token (see Shards).
 package bus
 
 import (
@@ -71,7 +72,17 @@ func TenantOf(subject string) string {
 	return parts[2]
 }
 
-// LastToken returns the entity or kind at the end of a subject.
+// LastToken returns the last token of a subject: the consumer of a dead-letter subject.
 func LastToken(subject string) string {
 	return subject[strings.LastIndexByte(subject, '.')+1:]
+}
+
+// EntityOf returns the entity or kind of a work subject, its fourth token ("" when it has none),
+// whatever shard the subject was routed to.
+func EntityOf(subject string) string {
+	parts := strings.SplitN(subject, ".", 5)
+	if len(parts) < 4 {
+		return ""
+	}
+	return parts[3]
 }

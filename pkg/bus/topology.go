@@ -35,45 +35,68 @@ const (
 	EntityPersonCustomer = "Relationship_Person_CommercialRelationship_Customer"
 )
 
-// WorkerConsumers are the durable consumers of the worker services, for all tenants. They are
-// created with the streams, by whichever service starts first, because an interest-retention
-// stream drops messages that no consumer is bound to yet.
-func WorkerConsumers() []ConsumerSpec {
-	return []ConsumerSpec{
-		{Stream: StreamTribeEvents, Durable: ConsumerRelationEvents,
-			FilterSubjects: []string{"tribe.evt.*." + EntityOrganization, "tribe.evt.*." + EntityPerson,
-				"tribe.evt.*." + EntityOrgCustomer, "tribe.evt.*." + EntityPersonCustomer}},
-		{Stream: StreamSyncCommands, Durable: ConsumerRelationCommands,
-			FilterSubjects: []string{"sync.cmd.*." + KindRelation, "sync.cmd.*." + KindRelationScan, "sync.cmd.*." + KindImport},
-			// An import runs long; it keeps itself alive with in-progress and resumes where it
-			// stopped when redelivered.
-			MaxDeliver: 20, HandleTimeout: 4 * time.Hour},
-		{Stream: StreamTribeEvents, Durable: ConsumerInvoiceEvents,
-			FilterSubjects: []string{"tribe.evt.*." + EntityInvoice}},
-		{Stream: StreamSyncCommands, Durable: ConsumerProductCommands,
-			FilterSubjects: []string{"sync.cmd.*." + KindProduct}},
-		{Stream: StreamSyncCommands, Durable: ConsumerPaymentCommands,
-			FilterSubjects: []string{"sync.cmd.*." + KindPayment}},
-	}
+// workerConsumers are the worker consumers of the default shard; a named shard has the same ones
+// with its name appended to durable name and filter subjects.
+var workerConsumers = []ConsumerSpec{
+	{Stream: StreamTribeEvents, Durable: ConsumerRelationEvents,
+		FilterSubjects: []string{"tribe.evt.*." + EntityOrganization, "tribe.evt.*." + EntityPerson,
+			"tribe.evt.*." + EntityOrgCustomer, "tribe.evt.*." + EntityPersonCustomer}},
+	{Stream: StreamSyncCommands, Durable: ConsumerRelationCommands,
+		FilterSubjects: []string{"sync.cmd.*." + KindRelation, "sync.cmd.*." + KindRelationScan, "sync.cmd.*." + KindImport},
+		// An import runs long; it keeps itself alive with in-progress and resumes where it
+		// stopped when redelivered.
+		MaxDeliver: 20, HandleTimeout: 4 * time.Hour},
+	{Stream: StreamTribeEvents, Durable: ConsumerInvoiceEvents,
+		FilterSubjects: []string{"tribe.evt.*." + EntityInvoice}},
+	{Stream: StreamSyncCommands, Durable: ConsumerProductCommands,
+		FilterSubjects: []string{"sync.cmd.*." + KindProduct}},
+	{Stream: StreamSyncCommands, Durable: ConsumerPaymentCommands,
+		FilterSubjects: []string{"sync.cmd.*." + KindPayment}},
 }
 
-// ConsumerSpecByName returns the worker consumer with that durable name.
-func ConsumerSpecByName(name string) (ConsumerSpec, bool) {
-	for _, s := range WorkerConsumers() {
-		if s.Durable == name {
+// WorkerConsumers are the durable consumers of the worker services, for every shard. They are
+// created with the streams, by whichever service starts first, because an interest-retention
+// stream drops messages that no consumer is bound to yet.
+func WorkerConsumers(shards Shards) []ConsumerSpec {
+	var specs []ConsumerSpec
+	for _, shard := range shards.Names() {
+		for _, base := range workerConsumers {
+			spec, _ := ShardConsumerSpec(base.Durable, shard)
+			specs = append(specs, spec)
+		}
+	}
+	return specs
+}
+
+// ShardConsumerSpec returns the worker consumer base (such as ConsumerRelationEvents) of a shard.
+func ShardConsumerSpec(base, shard string) (ConsumerSpec, bool) {
+	for _, s := range workerConsumers {
+		if s.Durable != base {
+			continue
+		}
+		if shard == "" || shard == DefaultShard {
 			return s, true
 		}
+		s.Durable = ShardConsumer(base, shard)
+		filters := make([]string, len(s.FilterSubjects))
+		for i, f := range s.FilterSubjects {
+			filters[i] = f + "." + shard
+		}
+		s.FilterSubjects = filters
+		return s, true
 	}
 	return ConsumerSpec{}, false
 }
 
-// EnsureTopology creates or updates the streams and every worker consumer. Every service calls it
-// at start-up, so whichever starts first makes sure no published message finds no consumer.
-func EnsureTopology(ctx context.Context, js jetstream.JetStream, o StreamOptions) error {
+// EnsureTopology creates or updates the streams and the worker consumers of every shard. Every
+// service calls it at start-up, so whichever starts first makes sure no published message finds
+// no consumer. It never deletes the consumers of a shard no longer listed: they may still hold
+// messages (retire a shard by moving its tenants away and waiting until its consumers are empty).
+func EnsureTopology(ctx context.Context, js jetstream.JetStream, o StreamOptions, shards Shards) error {
 	if err := EnsureStreams(ctx, js, o); err != nil {
 		return err
 	}
-	for _, spec := range WorkerConsumers() {
+	for _, spec := range WorkerConsumers(shards) {
 		if _, err := EnsureConsumer(ctx, js, spec); err != nil {
 			return err
 		}

@@ -38,7 +38,7 @@ func Start(t testing.TB) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := bus.EnsureTopology(context.Background(), js, bus.StreamOptions{}); err != nil {
+	if err := bus.EnsureTopology(context.Background(), js, bus.StreamOptions{}, bus.Shards{}); err != nil {
 		t.Fatal(err)
 	}
 	return &Env{Server: srv, Conn: nc, JS: js}

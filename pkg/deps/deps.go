@@ -25,6 +25,7 @@ type Config struct {
 	NATSURL        string `env:"KOPPEL_NATS_URL" default:"nats://127.0.0.1:4222" help:"NATS server(s), comma-separated URLs."`
 	MappingAddr    string `env:"KOPPEL_MAPPING_ADDR" default:"127.0.0.1:9000" help:"Address (host:port) of the mapping service's gRPC API."`
 	StreamReplicas int    `env:"KOPPEL_STREAM_REPLICAS" default:"1" help:"Replicas of each JetStream stream: 1 for one NATS server, 3 for a cluster."`
+	Shards         string `env:"KOPPEL_SHARDS" default:"" help:"Tenants moved to shards of their own, as name=tenant,tenant;name=tenant (the same on every service); every other tenant is in the shard 'default'."`
 }
 
 // Validate checks what types alone do not.
@@ -35,6 +36,9 @@ func (c Config) Validate() error {
 	if c.MappingAddr == "" {
 		return errors.New("KOPPEL_MAPPING_ADDR: required")
 	}
+	if _, err := bus.ParseShards(c.Shards); err != nil {
+		return fmt.Errorf("KOPPEL_SHARDS: %w", err)
+	}
 	return nil
 }
 
@@ -43,6 +47,7 @@ type Deps struct {
 	NC        *nats.Conn
 	JS        jetstream.JetStream
 	Publisher *bus.Publisher
+	Shards    bus.Shards
 	Mapping   *mapping.Client
 	log       *slog.Logger
 }
@@ -52,6 +57,10 @@ type Deps struct {
 // the service's ops server. Close releases everything.
 func Connect(ctx context.Context, env *service.Env, cfg Config) (*Deps, error) {
 	log := env.Log
+	shards, err := bus.ParseShards(cfg.Shards)
+	if err != nil {
+		return nil, fmt.Errorf("KOPPEL_SHARDS: %w", err)
+	}
 	nc, err := nats.Connect(cfg.NATSURL,
 		nats.Name("koppel-"+env.Name),
 		nats.RetryOnFailedConnect(true),
@@ -68,7 +77,7 @@ func Connect(ctx context.Context, env *service.Env, cfg Config) (*Deps, error) {
 		nc.Close()
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	if err := ensureTopology(ctx, js, cfg, log); err != nil {
+	if err := ensureTopology(ctx, js, cfg, shards, log); err != nil {
 		nc.Close()
 		return nil, err
 	}
@@ -84,15 +93,15 @@ func Connect(ctx context.Context, env *service.Env, cfg Config) (*Deps, error) {
 		return nil
 	}})
 	env.Ops.AddCheck(telemetry.Check{Name: "mapping", Func: mc.Ready})
-	return &Deps{NC: nc, JS: js, Publisher: bus.NewPublisher(js), Mapping: mc, log: log}, nil
+	return &Deps{NC: nc, JS: js, Publisher: bus.NewPublisher(js, bus.WithShards(shards)), Shards: shards, Mapping: mc, log: log}, nil
 }
 
 // ensureTopology retries while NATS is not reachable yet (all services start together), until
 // ctx ends.
-func ensureTopology(ctx context.Context, js jetstream.JetStream, cfg Config, log *slog.Logger) error {
+func ensureTopology(ctx context.Context, js jetstream.JetStream, cfg Config, shards bus.Shards, log *slog.Logger) error {
 	for attempt := 1; ; attempt++ {
 		tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := bus.EnsureTopology(tctx, js, bus.StreamOptions{Replicas: cfg.StreamReplicas})
+		err := bus.EnsureTopology(tctx, js, bus.StreamOptions{Replicas: cfg.StreamReplicas}, shards)
 		cancel()
 		if err == nil {
 			return nil
@@ -117,14 +126,21 @@ func (d *Deps) Close() {
 // WorkerOptions tune Consume.
 type WorkerOptions struct {
 	Concurrency int
+	// Shard whose consumer to run; "" is the default shard.
+	Shard string
 }
 
-// Consume returns a part that runs the consume loop of one of bus.WorkerConsumers with handler.
-func (d *Deps) Consume(ctx context.Context, env *service.Env, consumer string, handler bus.Handler, opts WorkerOptions) (service.Part, error) {
-	spec, ok := bus.ConsumerSpecByName(consumer)
-	if !ok {
-		return service.Part{}, fmt.Errorf("unknown consumer %q", consumer)
+// Consume returns a part that runs the consume loop of one of the worker consumers (named by its
+// base name, such as bus.ConsumerRelationEvents) in the shard of opts, with handler.
+func (d *Deps) Consume(ctx context.Context, env *service.Env, base string, handler bus.Handler, opts WorkerOptions) (service.Part, error) {
+	if opts.Shard != "" && !d.Shards.Has(opts.Shard) {
+		return service.Part{}, fmt.Errorf("shard %q is not in KOPPEL_SHARDS", opts.Shard)
 	}
+	spec, ok := bus.ShardConsumerSpec(base, opts.Shard)
+	if !ok {
+		return service.Part{}, fmt.Errorf("unknown consumer %q", base)
+	}
+	consumer := spec.Durable
 	c, err := bus.EnsureConsumer(ctx, d.JS, spec)
 	if err != nil {
 		return service.Part{}, err

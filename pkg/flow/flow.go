@@ -37,7 +37,7 @@ func ChangeHandler(client mappingv1.MappingServiceClient, fn ChangeFunc) bus.Han
 		if err := proto.Unmarshal(m.Data, change); err != nil {
 			return bus.Permanent(fmt.Errorf("decode tribe change: %w", err), malformed(m))
 		}
-		if change.GetTenantId() != m.Tenant || change.GetEntityId() == "" || change.GetEntity() != bus.LastToken(m.Subject) {
+		if change.GetTenantId() != m.Tenant || change.GetEntityId() == "" || change.GetEntity() != bus.EntityOf(m.Subject) {
 			return bus.Permanent(errors.New("tribe change does not match its subject"), malformed(m))
 		}
 		tenant, skip, err := loadTenant(ctx, client, m.Tenant)
@@ -57,7 +57,7 @@ func CommandHandler(client mappingv1.MappingServiceClient, fn CommandFunc) bus.H
 		if err := proto.Unmarshal(m.Data, cmd); err != nil {
 			return bus.Permanent(fmt.Errorf("decode sync command: %w", err), malformed(m))
 		}
-		if cmd.GetTenantId() != m.Tenant || cmd.GetKind() != bus.LastToken(m.Subject) || cmd.GetRunId() == "" {
+		if cmd.GetTenantId() != m.Tenant || cmd.GetKind() != bus.EntityOf(m.Subject) || cmd.GetRunId() == "" {
 			return bus.Permanent(errors.New("sync command does not match its subject"), malformed(m))
 		}
 		tenant, skip, err := loadTenant(ctx, client, m.Tenant)

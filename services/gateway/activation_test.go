@@ -75,7 +75,7 @@ func newActivationEnv(t *testing.T) *activationEnv {
 	mux := http.NewServeMux()
 	gw := httptest.NewServer(mux)
 	t.Cleanup(gw.Close)
-	a := &admin{mapping: m.Client, pub: bus.NewPublisher(b.JS), dlq: bus.NewDeadLetters(b.JS),
+	a := &admin{mapping: m.Client, pub: bus.NewPublisher(b.JS), dlq: bus.NewDeadLetters(b.JS, bus.Shards{}),
 		log: slog.New(slog.NewTextHandler(io.Discard, nil)), now: time.Now}
 	a.routes(mux, auth)
 	(&activation{admin: a, accounts: newClientAccounts(clients), publicURL: gw.URL, loginTimeout: 10 * time.Second}).routes(mux, auth)

@@ -62,7 +62,7 @@ func realMain(ctx context.Context, env *service.Env, cfg *config) error {
 
 	mux := http.NewServeMux()
 	mux.Handle("POST /webhooks/tribe/{tenant}", &webhooks{mapping: d.Mapping, pub: d.Publisher, codec: codec, log: env.Log})
-	a := &admin{mapping: d.Mapping, pub: d.Publisher, dlq: bus.NewDeadLetters(d.JS), log: env.Log, now: time.Now}
+	a := &admin{mapping: d.Mapping, pub: d.Publisher, dlq: bus.NewDeadLetters(d.JS, d.Shards), log: env.Log, now: time.Now}
 	a.routes(mux, auth)
 	clients, err := tenantclients.New(d.Mapping, tenantclients.Options{})
 	if err != nil {
