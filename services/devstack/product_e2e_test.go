@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"reflect"
 	"strconv"
 	"strings"
@@ -18,72 +16,44 @@ import (
 
 // bookkeeper works in an e-Boekhouden administration of the simulator through its public API,
 // as a person in e-Boekhouden's own screens would.
-type bookkeeper struct {
-	t     *testing.T
-	base  string
-	token string
-}
+type bookkeeper struct{ *client }
 
-func newBookkeeper(t *testing.T, s *stack.Stack, ebAdmin string) *bookkeeper {
+func newBookkeeper(t *testing.T, s *stack.Stack, ebAdmin string) bookkeeper {
 	t.Helper()
 	var adm struct{ AccessToken string }
 	sandboxJSON(t, s, "GET", "/eboekhouden/_sim/admins/"+ebAdmin, nil, &adm)
-	b := &bookkeeper{t: t, base: "http://" + s.Addrs["sandbox"] + "/eboekhouden"}
-	var sess struct{ Token string }
-	b.call("POST", "/v1/session", map[string]string{"accessToken": adm.AccessToken, "source": "boekhouder"}, &sess)
-	b.token = sess.Token
+	b := bookkeeper{&client{t: t, base: "http://" + s.Addrs["sandbox"] + "/eboekhouden"}}
+	b.token, _ = b.call("POST", "/v1/session", map[string]string{"accessToken": adm.AccessToken, "source": "boekhouder"})["token"].(string)
 	return b
 }
 
 // call sends one API request and fails the test on anything but a 2xx.
-func (b *bookkeeper) call(method, path string, body, out any) {
+func (b bookkeeper) call(method, path string, body any) map[string]any {
 	b.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		raw, _ := json.Marshal(body)
-		rd = bytes.NewReader(raw)
+	code, out := b.do(method, path, body)
+	if code >= 300 {
+		b.t.Fatalf("e-Boekhouden %s %s: %d %v", method, path, code, out)
 	}
-	req, _ := http.NewRequest(method, b.base+path, rd)
-	req.Header.Set("Content-Type", "application/json")
-	if b.token != "" {
-		req.Header.Set("Authorization", b.token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 300 {
-		b.t.Fatalf("e-Boekhouden %s %s: %d %s", method, path, resp.StatusCode, raw)
-	}
-	if out != nil {
-		if err := json.Unmarshal(raw, out); err != nil {
-			b.t.Fatalf("e-Boekhouden %s %s: %v", method, path, err)
-		}
-	}
+	return out
 }
 
 // ids maps the codes (or, for units, the singular names) of a list endpoint's items to their IDs.
-func (b *bookkeeper) ids(path, key string) map[string]int64 {
+func (b bookkeeper) ids(path, key string) map[string]int64 {
 	b.t.Helper()
-	var list struct {
-		Items []map[string]any `json:"items"`
-	}
-	b.call("GET", path, nil, &list)
+	items, _ := b.call("GET", path, nil)["items"].([]any)
 	out := map[string]int64{}
-	for _, it := range list.Items {
-		out[fmt.Sprint(it[key])] = int64(it["id"].(float64))
+	for _, it := range items {
+		m := it.(map[string]any)
+		out[fmt.Sprint(m[key])] = int64(m["id"].(float64))
 	}
 	return out
 }
 
 // createProduct creates a product and returns its ID as koppel stores it (ImportId).
-func (b *bookkeeper) createProduct(p map[string]any) string {
+func (b bookkeeper) createProduct(p map[string]any) string {
 	b.t.Helper()
-	var created struct{ ID int64 }
-	b.call("POST", "/v1/product", p, &created)
-	return strconv.FormatInt(created.ID, 10)
+	id, _ := b.call("POST", "/v1/product", p)["id"].(float64)
+	return strconv.FormatInt(int64(id), 10)
 }
 
 // ebProducts is the e-Boekhouden product list with every field, as raw JSON, and how often the
@@ -241,9 +211,9 @@ func TestProductsPulledFromEBoekhoudenEndToEnd(t *testing.T) {
 	}
 
 	// The bookkeeper raises a price, deactivates a product and deletes another.
-	bk.call("PATCH", "/v1/product/"+advice, map[string]any{"priceExcl": 99.5}, nil)
-	bk.call("PATCH", "/v1/product/"+book, map[string]any{"active": false}, nil)
-	bk.call("DELETE", "/v1/product/"+doomed, nil, nil)
+	bk.call("PATCH", "/v1/product/"+advice, map[string]any{"priceExcl": 99.5})
+	bk.call("PATCH", "/v1/product/"+book, map[string]any{"active": false})
+	bk.call("DELETE", "/v1/product/"+doomed, nil)
 	w := want[advice]
 	w.sales = "99.50"
 	want[advice] = w
