@@ -21,8 +21,9 @@ import (
 
 // PausedHold is how long a message of a paused tenant is held before it is looked at again. The
 // message is held (bus.Deferred), not failed: however long the pause, it is never dead-lettered
-// for it, and after a resume it is handled within this delay.
-const PausedHold = time.Minute
+// for it, and after a resume it is handled within this delay. A variable only so that tests can
+// shorten it.
+var PausedHold = time.Minute
 
 // ChangeFunc handles one Tribe change of an active tenant.
 type ChangeFunc func(ctx context.Context, tenant *mappingv1.Tenant, change *eventsv1.TribeChange) error

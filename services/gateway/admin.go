@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -43,6 +46,7 @@ func (a *admin) routes(mux *http.ServeMux, auth *httpapi.BearerAuth) {
 	handle("PUT /admin/v1/tenants/{tenant}/secrets/{name}", a.putSecret)
 	handle("GET /admin/v1/tenants/{tenant}/status", a.status)
 	handle("POST /admin/v1/tenants/{tenant}/sync/{kind}", a.runNow)
+	handle("POST /admin/v1/tenants/{tenant}/rebuild", a.rebuild)
 	handle("GET /admin/v1/deadletters", a.listDeadLetters)
 	handle("GET /admin/v1/deadletters/{seq}", a.getDeadLetter)
 	handle("POST /admin/v1/deadletters/{seq}/replay", a.replayDeadLetter)
@@ -111,6 +115,9 @@ var states = map[string]mappingv1.TenantState{
 	"setup": mappingv1.TenantState_TENANT_STATE_SETUP, "active": mappingv1.TenantState_TENANT_STATE_ACTIVE, "paused": mappingv1.TenantState_TENANT_STATE_PAUSED,
 }
 
+// setState pauses and resumes a tenant. A resume (paused to active) starts a run of every
+// scheduled kind at once, so the tenant catches up with what changed in e-Boekhouden while it was
+// paused; the Tribe events held meanwhile are handled within flow.PausedHold.
 func (a *admin) setState(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		State string `json:"state"`
@@ -123,12 +130,59 @@ func (a *admin) setState(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteFieldError(w, "state", "want setup, active or paused")
 		return
 	}
-	res, err := a.mapping.SetTenantState(r.Context(), &mappingv1.SetTenantStateRequest{TenantId: r.PathValue("tenant"), State: st})
+	ctx := r.Context()
+	id := r.PathValue("tenant")
+	before, err := a.mapping.GetTenant(ctx, &mappingv1.GetTenantRequest{TenantId: id})
 	if err != nil {
 		a.writeGRPCError(w, r, err)
 		return
 	}
-	httpapi.WriteProto(w, http.StatusOK, res.GetTenant())
+	res, err := a.mapping.SetTenantState(ctx, &mappingv1.SetTenantStateRequest{TenantId: id, State: st})
+	if err != nil {
+		a.writeGRPCError(w, r, err)
+		return
+	}
+	if before.GetTenant().GetState() != mappingv1.TenantState_TENANT_STATE_PAUSED || st != mappingv1.TenantState_TENANT_STATE_ACTIVE {
+		httpapi.WriteProto(w, http.StatusOK, res.GetTenant())
+		return
+	}
+	runs, err := a.catchUp(ctx, id)
+	if err != nil {
+		a.log.ErrorContext(ctx, "start catch-up runs", "tenant", id, "error", err)
+		httpapi.WriteError(w, http.StatusServiceUnavailable, "unavailable",
+			"resumed, but the catch-up runs could not all be started; start them with POST .../sync/{kind}: "+err.Error())
+		return
+	}
+	a.log.InfoContext(ctx, "tenant resumed", "tenant", id, "catch_up_runs", len(runs))
+	var out map[string]any
+	if err := json.Unmarshal(httpapi.ProtoJSON(res.GetTenant()), &out); err != nil || out == nil {
+		out = map[string]any{}
+	}
+	out["catch_up_runs"] = runs
+	httpapi.WriteJSON(w, http.StatusOK, out)
+}
+
+// catchUp starts a run of every scheduled kind now (trigger "resume", so products get a full
+// pull), except a kind whose run is in progress: its held command continues it. It returns the
+// run IDs by kind.
+func (a *admin) catchUp(ctx context.Context, tenant string) (map[string]string, error) {
+	runs := map[string]string{}
+	for _, kind := range slices.Sorted(maps.Keys(schedule.DefaultIntervals)) {
+		cur, err := a.mapping.ListRuns(ctx, &mappingv1.ListRunsRequest{TenantId: tenant, Kind: kind, Limit: 1})
+		if err != nil {
+			return runs, fmt.Errorf("runs of %s: %w", kind, err)
+		}
+		if c := cur.GetCurrent(); len(c) > 0 && a.now().Sub(c[0].GetUpdatedAt().AsTime()) < staleRun {
+			runs[kind] = c[0].GetId()
+			continue
+		}
+		id, err := startSync(ctx, a.pub, tenant, kind, "resume", a.now())
+		if err != nil {
+			return runs, fmt.Errorf("start %s: %w", kind, err)
+		}
+		runs[kind] = id
+	}
+	return runs, nil
 }
 
 func (a *admin) putSecret(w http.ResponseWriter, r *http.Request) {
