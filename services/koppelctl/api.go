@@ -35,8 +35,16 @@ func (e *apiError) Error() string {
 	return fmt.Sprintf("%s (%s)", e.Message, e.Code)
 }
 
+// callTimeout bounds an admin call; a rebuild takes longer (rebuildTimeout).
+const callTimeout = 30 * time.Second
+
 // do sends a request and decodes a JSON answer into out (when not nil).
 func (c *apiClient) do(ctx context.Context, method, path string, body, out any) error {
+	return c.doWithin(ctx, callTimeout, method, path, body, out)
+}
+
+// doWithin is do with its own timeout.
+func (c *apiClient) doWithin(ctx context.Context, timeout time.Duration, method, path string, body, out any) error {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -45,7 +53,7 @@ func (c *apiClient) do(ctx context.Context, method, path string, body, out any) 
 		}
 		rd = bytes.NewReader(b)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {

@@ -147,6 +147,8 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		return c.print(st.Issues.Issues, func(w *tabwriter.Writer) { printIssues(w, st.Issues.Issues) })
 	case "deadletters":
 		return c.deadLetters(ctx, args[1:])
+	case "rebuild":
+		return c.rebuild(ctx, args[1:])
 	}
 	return usageError(fmt.Sprintf("unknown command %q", args[0]))
 }

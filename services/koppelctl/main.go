@@ -1,6 +1,6 @@
 // Command koppelctl operates koppel through the gateway's admin API: tenants and their
-// activation, status with progress, sync now, issues and dead letters. Tables for people by
-// default, -o json for scripts.
+// activation, status with progress, sync now, issues, dead letters and rebuilding the mapping.
+// Tables for people by default, -o json for scripts.
 //
 // Exit codes: 0 done, 1 failed (network, server), 2 wrong usage, 3 not found, 4 conflict (for
 // example a run already in progress), 5 not authorised.
@@ -46,6 +46,9 @@ Commands:
   deadletters show <seq>            one dead letter
   deadletters replay <seq>          put a dead letter back on its subject
   deadletters drop <seq>            remove a dead letter
+  rebuild <tenant> [-dry-run]       find the links again from both systems (after the loss of
+                                    Redis): per kind what was linked, already linked, conflicting
+                                    and unmatched, with examples; -dry-run changes nothing
 
 Flags:
 `
