@@ -46,6 +46,8 @@ type tenant struct {
 		Links             map[string]string
 	} `json:"settings"`
 	CreatedAt time.Time `json:"created_at"`
+	// CatchUpRuns are the runs a resume started, by kind.
+	CatchUpRuns map[string]string `json:"catch_up_runs,omitempty"`
 }
 
 type syncRun struct {
@@ -222,7 +224,17 @@ func (c *cli) tenants(ctx context.Context, args []string) error {
 		if err := c.api.do(ctx, "PUT", "/admin/v1/tenants/"+args[1]+"/state", map[string]string{"state": state}, &t); err != nil {
 			return err
 		}
-		return c.print(t, func(w *tabwriter.Writer) { fmt.Fprintf(w, "tenant %s is %s\n", t.ID, stateName(t.State)) })
+		return c.print(t, func(w *tabwriter.Writer) {
+			fmt.Fprintf(w, "tenant %s is %s\n", t.ID, stateName(t.State))
+			if len(t.CatchUpRuns) > 0 {
+				kinds := make([]string, 0, len(t.CatchUpRuns))
+				for k := range t.CatchUpRuns {
+					kinds = append(kinds, k)
+				}
+				sort.Strings(kinds)
+				fmt.Fprintf(w, "catching up: %s started now; held events follow within a minute\n", strings.Join(kinds, ", "))
+			}
+		})
 	}
 	return usageError(fmt.Sprintf("unknown tenants command %q", args[0]))
 }

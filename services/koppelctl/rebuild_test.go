@@ -97,3 +97,16 @@ func TestRebuildExitCodes(t *testing.T) {
 		}
 	}
 }
+
+func TestResumeSaysWhatCatchesUp(t *testing.T) {
+	api := &adminAPI{answer: func(string, string) (int, string) {
+		return 200, `{"id":"acme","state":"TENANT_STATE_ACTIVE","catch_up_runs":{"relation":"resume:acme:relation:1","payment":"resume:acme:payment:1"}}`
+	}}
+	out, code := ctl(api.start(t), "", "tenants", "resume", "acme")
+	if code != exitOK || !strings.Contains(out, "tenant acme is active") || !strings.Contains(out, "catching up: payment, relation started now") {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+	if method, path, body := api.last(t); method != "PUT" || path != "/admin/v1/tenants/acme/state" || body["state"] != "active" {
+		t.Fatalf("request %s %s %v", method, path, body)
+	}
+}
