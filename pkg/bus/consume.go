@@ -336,7 +336,7 @@ func (w *Worker) hold(ctx context.Context, m *Msg, key string, d *deferredError)
 	if delay <= 0 {
 		delay = w.opts.RetryBase
 	}
-	log.InfoContext(ctx, "message held", "reason", d.err.Error(), "retry_in", delay.String())
+	log.DebugContext(ctx, "message held", "reason", d.err.Error(), "retry_in", delay.String())
 	if err := m.raw.NakWithDelay(delay); err != nil {
 		log.WarnContext(ctx, "nak failed; redelivery after ack wait", "error", err)
 	}
