@@ -5,10 +5,13 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
+	"github.com/koppel/koppel/pkg/bus"
 	"github.com/koppel/koppel/pkg/deps"
 	"github.com/koppel/koppel/pkg/service"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 type config struct {
@@ -35,6 +38,11 @@ func realMain(ctx context.Context, env *service.Env, cfg *config) error {
 		return err
 	}
 	defer d.Close()
+	// One exporter of JetStream's backlog and dead letters for the whole fleet: the numbers are
+	// the server's, the same from every replica (dashboards take the max).
+	if err := prometheus.Register(bus.NewLagCollector(d.JS, bus.WorkerConsumers(d.Shards))); err != nil {
+		return fmt.Errorf("register lag metrics: %w", err)
+	}
 	s := &Scheduler{mapping: d.Mapping, pub: d.Publisher, log: env.Log, now: time.Now}
 	return env.Run(ctx, service.Part{Name: "scheduler", Run: func(ctx context.Context) error { return s.Run(ctx, cfg.Tick) }})
 }
