@@ -163,12 +163,12 @@ func TestInvoiceServiceKilledBetweenTheCreateAndTheLink(t *testing.T) {
 	// e-Boekhouden stores the invoice but holds its answer, until the invoice service is dead.
 	sandboxJSON(t, s, "PUT", "/eboekhouden/_sim/faults", map[string]any{"holdAfterCreate": "5m"}, nil)
 	number := st.send(t, id)
+	sentInv, sentLines := st.tribeInvoice(t, id)
 	eventually(t, "e-Boekhouden holding the answer to the invoice's create", 30*time.Second, func() bool {
 		var held []struct{ InvoiceNumber string }
 		sandboxJSON(t, s, "GET", "/eboekhouden/_sim/held", nil, &held)
 		return len(held) == 1 && held[0].InvoiceNumber == number
 	})
-	sentInv, sentLines := st.tribeInvoice(t, id)
 	s.Kill("invoice")
 	sandboxJSON(t, s, "DELETE", "/eboekhouden/_sim/faults", nil, nil)
 	if ids := st.ebInvoiceIDs(t, number); len(ids) != 1 {
