@@ -12,33 +12,45 @@ import (
 	"github.com/koppel/koppel/pkg/stack"
 )
 
-// seedDemo makes a demo tenant against the sandbox, the way an operator would: an e-Boekhouden
+// seedDemo makes the demo tenant of make run: 250 relations and 40 products in e-Boekhouden.
+func seedDemo(ctx context.Context, s *stack.Stack) (string, error) {
+	return "demo", seedTenant(ctx, s, sandboxSpec{id: "demo", name: "Demo B.V.", company: "Demo Boekhouding B.V.", relations: 250, products: 40, seed: 1})
+}
+
+// sandboxSpec describes a tenant against the sandbox: its ID (also its Tribe environment) and
+// what its e-Boekhouden administration holds.
+type sandboxSpec struct {
+	id, name, company         string
+	relations, products, seed int
+}
+
+// seedTenant makes a tenant against the sandbox, the way an operator would: an e-Boekhouden
 // administration with generated relations and a Tribe environment, then the tenant through the
 // admin API (credentials, configuration, links, activate), which starts the initial import.
-func seedDemo(ctx context.Context, s *stack.Stack) (string, error) {
+func seedTenant(ctx context.Context, s *stack.Stack, spec sandboxSpec) error {
 	sb := "http://" + s.Addrs["sandbox"]
 	gw := "http://" + s.Addrs["gateway"]
 	var adm struct{ AccessToken string }
-	if err := call(ctx, "POST", sb+"/eboekhouden/_sim/admins", "", map[string]any{"company": "Demo Boekhouding B.V.", "relations": 250, "products": 40, "seed": 1}, &adm); err != nil {
-		return "", fmt.Errorf("create e-Boekhouden administration: %w", err)
+	if err := call(ctx, "POST", sb+"/eboekhouden/_sim/admins", "", map[string]any{"company": spec.company, "relations": spec.relations, "products": spec.products, "seed": spec.seed}, &adm); err != nil {
+		return fmt.Errorf("create e-Boekhouden administration: %w", err)
 	}
 	var env struct {
 		ClientID     string `json:"clientId"`
 		ClientSecret string `json:"clientSecret"`
 	}
-	if err := call(ctx, "POST", sb+"/tribe/_sim/environments", "", map[string]any{"id": "demo", "name": "Demo B.V."}, &env); err != nil {
-		return "", fmt.Errorf("create Tribe environment: %w", err)
+	if err := call(ctx, "POST", sb+"/tribe/_sim/environments", "", map[string]any{"id": spec.id, "name": spec.name}, &env); err != nil {
+		return fmt.Errorf("create Tribe environment: %w", err)
 	}
 	tok := s.AdminToken
-	if err := call(ctx, "POST", gw+"/admin/v1/tenants", tok, map[string]string{"id": "demo", "display_name": "Demo B.V."}, nil); err != nil {
-		return "", fmt.Errorf("create tenant: %w", err)
+	if err := call(ctx, "POST", gw+"/admin/v1/tenants", tok, map[string]string{"id": spec.id, "display_name": spec.name}, nil); err != nil {
+		return fmt.Errorf("create tenant: %w", err)
 	}
 	creds := map[string]any{
 		"eboekhouden": map[string]string{"base_url": sb + "/eboekhouden", "token": adm.AccessToken},
 		"tribe":       map[string]string{"base_url": sb + "/tribe", "auth_url": sb + "/tribe", "client_id": env.ClientID, "client_secret": env.ClientSecret},
 	}
-	if err := call(ctx, "PUT", gw+"/admin/v1/tenants/demo/credentials", tok, creds, nil); err != nil {
-		return "", fmt.Errorf("credentials: %w", err)
+	if err := call(ctx, "PUT", gw+"/admin/v1/tenants/"+spec.id+"/credentials", tok, creds, nil); err != nil {
+		return fmt.Errorf("credentials: %w", err)
 	}
 	type option struct {
 		ID         string `json:"id"`
@@ -52,8 +64,8 @@ func seedDemo(ctx context.Context, s *stack.Stack) (string, error) {
 		InvoiceTemplates []option `json:"invoice_templates"`
 		VATGroups        []option `json:"vat_groups"`
 	}
-	if err := call(ctx, "GET", gw+"/admin/v1/tenants/demo/configuration", tok, nil, &cfg); err != nil {
-		return "", fmt.Errorf("configuration: %w", err)
+	if err := call(ctx, "GET", gw+"/admin/v1/tenants/"+spec.id+"/configuration", tok, nil, &cfg); err != nil {
+		return fmt.Errorf("configuration: %w", err)
 	}
 	links := map[string]any{"auto_debtor_numbers": true, "debtor_number_start": 50000}
 	for _, l := range cfg.Ledgers {
@@ -82,13 +94,13 @@ func seedDemo(ctx context.Context, s *stack.Stack) (string, error) {
 		}
 	}
 	links["revenue_ledgers"], links["vat_codes"] = revenue, codes
-	if err := call(ctx, "PUT", gw+"/admin/v1/tenants/demo/links", tok, links, nil); err != nil {
-		return "", fmt.Errorf("links: %w", err)
+	if err := call(ctx, "PUT", gw+"/admin/v1/tenants/"+spec.id+"/links", tok, links, nil); err != nil {
+		return fmt.Errorf("links: %w", err)
 	}
-	if err := call(ctx, "POST", gw+"/admin/v1/tenants/demo/activate", tok, nil, nil); err != nil {
-		return "", fmt.Errorf("activate: %w", err)
+	if err := call(ctx, "POST", gw+"/admin/v1/tenants/"+spec.id+"/activate", tok, nil, nil); err != nil {
+		return fmt.Errorf("activate: %w", err)
 	}
-	return "demo", nil
+	return nil
 }
 
 func call(ctx context.Context, method, url, token string, body, out any) error {

@@ -24,7 +24,7 @@ var (
 )
 
 // binaries builds every service once per test binary.
-func binaries(t *testing.T) string {
+func binaries(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		binDir, buildErr = os.MkdirTemp("", "koppel-bin-")

@@ -31,7 +31,7 @@ func startStack(t *testing.T, without ...string) *stack.Stack {
 }
 
 // startStackEnv starts the stack with extra environment for every service.
-func startStackEnv(t *testing.T, env map[string]string, without ...string) *stack.Stack {
+func startStackEnv(t testing.TB, env map[string]string, without ...string) *stack.Stack {
 	t.Helper()
 	bin := binaries(t)
 	data := t.TempDir()
@@ -109,7 +109,7 @@ func orgEvent(id string) []byte {
 }
 
 // metric reads one sample from a service's /metrics; 0 when absent.
-func metric(t *testing.T, s *stack.Stack, service, series string) float64 {
+func metric(t testing.TB, s *stack.Stack, service, series string) float64 {
 	t.Helper()
 	resp, err := http.Get("http://" + s.OpsAddrs[service] + "/metrics")
 	if err != nil {
@@ -126,7 +126,7 @@ func metric(t *testing.T, s *stack.Stack, service, series string) float64 {
 	return 0
 }
 
-func eventually(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+func eventually(t testing.TB, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {

@@ -25,7 +25,7 @@ type sandboxTenant struct {
 	m        *mapping.Client
 }
 
-func sandboxJSON(t *testing.T, s *stack.Stack, method, path string, body, out any) {
+func sandboxJSON(t testing.TB, s *stack.Stack, method, path string, body, out any) {
 	t.Helper()
 	var rd *bytes.Reader
 	if body != nil {
@@ -95,7 +95,7 @@ func (st *sandboxTenant) importedIDs(t *testing.T) map[string]int {
 }
 
 // tribeEntities lists a set of a Tribe environment through the simulator's admin API.
-func tribeEntities(t *testing.T, s *stack.Stack, env, set string) []map[string]any {
+func tribeEntities(t testing.TB, s *stack.Stack, env, set string) []map[string]any {
 	var list struct {
 		Value []map[string]any `json:"value"`
 	}
@@ -121,7 +121,7 @@ func (st *sandboxTenant) activeRelations(t *testing.T) map[string]bool {
 	return out
 }
 
-func (st *sandboxTenant) run(t *testing.T, kind string) *mappingv1.Run {
+func (st *sandboxTenant) run(t testing.TB, kind string) *mappingv1.Run {
 	res, err := st.m.ListRuns(context.Background(), &mappingv1.ListRunsRequest{TenantId: st.id, Kind: kind, Limit: 1})
 	if err != nil {
 		t.Fatal(err)

@@ -229,11 +229,15 @@ func (s *Simulator) admState(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, 200, out)
 	case "invoices":
-		out := make([]invoiceOut, 0, len(a.invoices))
+		type storedInvoice struct {
+			invoiceOut
+			StoredAt time.Time `json:"storedAt"`
+		}
+		out := make([]storedInvoice, 0, len(a.invoices))
 		for _, inv := range a.invoices {
-			out = append(out, invoiceOut{inv.ID, inv.InvoiceNumber, inv.RelationID, inv.Date.Format(time.DateOnly),
+			out = append(out, storedInvoice{invoiceOut{inv.ID, inv.InvoiceNumber, inv.RelationID, inv.Date.Format(time.DateOnly),
 				inv.Reference, inv.Text, inv.TermOfPayment, inv.InExVat, inv.TemplateID, inv.EmailTemplateID,
-				money{inv.TotalExcl}, money{inv.TotalExcl.Add(inv.VATAmount)}, money{inv.VATAmount}, s.pdfURL(a, inv), inv.Items})
+				money{inv.TotalExcl}, money{inv.TotalExcl.Add(inv.VATAmount)}, money{inv.VATAmount}, s.pdfURL(a, inv), inv.Items}, inv.StoredAt})
 		}
 		writeJSON(w, 200, out)
 	case "mutations":

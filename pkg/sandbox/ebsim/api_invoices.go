@@ -250,6 +250,7 @@ func (s *Simulator) storeInvoice(w http.ResponseWriter, r *http.Request, a *admi
 		inv.MutationID = m.ID
 	}
 	inv.ID = s.nextID()
+	inv.StoredAt = time.Now()
 	a.invoices = insertSorted(a.invoices, inv, func(i *invoice) int64 { return i.ID })
 	a.invByID[inv.ID] = inv
 	a.invByNumber[strings.ToUpper(inv.InvoiceNumber)] = inv

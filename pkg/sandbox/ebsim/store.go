@@ -194,6 +194,9 @@ type invoice struct {
 	VATAmount       decimal.Decimal
 	Items           []invoiceItem
 	MutationID      int64
+	// StoredAt is the wall-clock time the invoice was stored (not the simulator's shiftable
+	// clock): the admin state shows it so a benchmark can measure latency up to the booking.
+	StoredAt time.Time
 }
 
 type mutationRow struct {
