@@ -53,7 +53,8 @@ func runTests(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "go", "install", helmModule)
-	cmd.Env = append(os.Environ(), "GOBIN="+dir, "GOWORK=off")
+	// GOFLAGS is replaced: a -mod flag meant for the workspace would make go install refuse.
+	cmd.Env = append(os.Environ(), "GOBIN="+dir, "GOWORK=off", "GOFLAGS=-buildvcs=false")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "helmtest: go install %s: %v\n%s", helmModule, err, out)
 		return 1
