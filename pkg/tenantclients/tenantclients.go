@@ -31,14 +31,18 @@ const Source = "koppel"
 // ErrNotConfigured is returned for a tenant whose credentials are not stored yet.
 var ErrNotConfigured = errors.New("tenant has no credentials for this system yet")
 
-// Options tune the clients.
+// Options tune the clients. Every service that calls the APIs embeds them in its configuration,
+// so each one's budget is set the same way.
 type Options struct {
 	// EBoekhoudenRate is the calls per second each tenant may make to e-Boekhouden at most; the
 	// limiter halves it on a 429 and recovers slowly. Default 5.
-	EBoekhoudenRate float64
+	EBoekhoudenRate float64 `env:"KOPPEL_EBOEKHOUDEN_RATE" default:"5" help:"Calls per second one tenant may make to e-Boekhouden from one process; halved on a 429, recovering slowly."`
 	// TribeRate is the same for Tribe. Default 10.
-	TribeRate float64
+	TribeRate float64 `env:"KOPPEL_TRIBE_RATE" default:"10" help:"Calls per second one tenant may make to Tribe from one process; halved on a 429, recovering slowly."`
 }
+
+// maxRate bounds the rates: more calls a second than this for one tenant is a typo.
+const maxRate = 10000
 
 // Cache holds the clients of every tenant a process has worked for.
 type Cache struct {
@@ -63,10 +67,16 @@ type tribeEntry struct {
 
 // New returns an empty cache.
 func New(mapping mappingv1.MappingServiceClient, opts Options) (*Cache, error) {
-	if opts.EBoekhoudenRate <= 0 {
+	if opts.EBoekhoudenRate < 0 || opts.EBoekhoudenRate > maxRate {
+		return nil, fmt.Errorf("KOPPEL_EBOEKHOUDEN_RATE: want 0 (the default) to %d calls a second, got %v", maxRate, opts.EBoekhoudenRate)
+	}
+	if opts.TribeRate < 0 || opts.TribeRate > maxRate {
+		return nil, fmt.Errorf("KOPPEL_TRIBE_RATE: want 0 (the default) to %d calls a second, got %v", maxRate, opts.TribeRate)
+	}
+	if opts.EBoekhoudenRate == 0 {
 		opts.EBoekhoudenRate = 5
 	}
-	if opts.TribeRate <= 0 {
+	if opts.TribeRate == 0 {
 		opts.TribeRate = 10
 	}
 	ebCall, err := apicall.New("eboekhouden", apicall.WithLimiter(apicall.NewAdaptiveLimiter(opts.EBoekhoudenRate, int(opts.EBoekhoudenRate)*2)))

@@ -15,13 +15,14 @@ import (
 type config struct {
 	service.Common
 	deps.WorkerConfig
+	tenantclients.Options
 }
 
 func main() {
 	var cfg config
 	service.Main("payment", &cfg, func(ctx context.Context, env *service.Env) error {
 		return deps.RunWorker(ctx, env, cfg.WorkerConfig, func(d *deps.Deps) (map[string]bus.Handler, error) {
-			clients, err := tenantclients.New(d.Mapping, tenantclients.Options{})
+			clients, err := tenantclients.New(d.Mapping, cfg.Options)
 			if err != nil {
 				return nil, err
 			}

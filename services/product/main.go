@@ -22,16 +22,15 @@ import (
 type config struct {
 	service.Common
 	deps.WorkerConfig
-	EBoekhoudenRate float64       `env:"KOPPEL_EBOEKHOUDEN_RATE" default:"5" help:"Calls per second one tenant may make to e-Boekhouden from one process; halved on a 429, recovering slowly."`
-	TribeRate       float64       `env:"KOPPEL_TRIBE_RATE" default:"10" help:"Calls per second one tenant may make to Tribe from one process; halved on a 429, recovering slowly."`
-	FullEvery       time.Duration `env:"KOPPEL_PRODUCT_FULL_EVERY" default:"1h" help:"How often a scheduled product pull reads every product's details, to catch price and VAT changes the list does not show."`
+	tenantclients.Options
+	FullEvery time.Duration `env:"KOPPEL_PRODUCT_FULL_EVERY" default:"1h" help:"How often a scheduled product pull reads every product's details, to catch price and VAT changes the list does not show."`
 }
 
 func main() {
 	var cfg config
 	service.Main("product", &cfg, func(ctx context.Context, env *service.Env) error {
 		return deps.RunWorker(ctx, env, cfg.WorkerConfig, func(d *deps.Deps) (map[string]bus.Handler, error) {
-			clients, err := tenantclients.New(d.Mapping, tenantclients.Options{EBoekhoudenRate: cfg.EBoekhoudenRate, TribeRate: cfg.TribeRate})
+			clients, err := tenantclients.New(d.Mapping, cfg.Options)
 			if err != nil {
 				return nil, err
 			}
