@@ -314,6 +314,16 @@ func (c *Caller) attempt(ctx context.Context, method, endpoint string, req *Requ
 	return resp, nil
 }
 
+// Observe counts a call made outside Do (such as an OAuth token request, which its library makes)
+// in the same metrics: status is the HTTP status, or 0 when no answer came.
+func (c *Caller) Observe(endpoint string, status int, start time.Time) {
+	label := "error"
+	if status > 0 {
+		label = strconv.Itoa(status)
+	}
+	c.observe(endpoint, label, start)
+}
+
 func (c *Caller) observe(endpoint, status string, start time.Time) {
 	c.metrics.requests.WithLabelValues(c.system, endpoint, status).Inc()
 	c.metrics.duration.WithLabelValues(c.system, endpoint).Observe(time.Since(start).Seconds())

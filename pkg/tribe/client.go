@@ -194,6 +194,9 @@ func (e *AuthError) Is(target error) bool {
 	return e.StatusCode == http.StatusUnauthorized
 }
 
+// tokenEndpoint names the token request in the API metrics.
+const tokenEndpoint = "POST /oauth2/token"
+
 // token returns a valid access token, refreshing it a minute before it expires (C1, C5).
 func (c *Client) token(ctx context.Context, force bool) (string, error) {
 	c.mu.Lock()
@@ -202,6 +205,7 @@ func (c *Client) token(ctx context.Context, force bool) (string, error) {
 		return c.tok.AccessToken, nil
 	}
 	tctx := context.WithValue(ctx, oauth2.HTTPClient, c.cfg.TokenHTTPClient)
+	start := time.Now()
 	tok, err := c.cc.Token(tctx)
 	if err != nil {
 		var re *oauth2.RetrieveError
@@ -210,8 +214,11 @@ func (c *Client) token(ctx context.Context, force bool) (string, error) {
 			if re.Response != nil {
 				ae.StatusCode = re.Response.StatusCode
 			}
+			// Counted like any API call, so a refused client secret shows in the alerts.
+			c.caller.Observe(tokenEndpoint, ae.StatusCode, start)
 			return "", ae
 		}
+		c.caller.Observe(tokenEndpoint, 0, start)
 		if ctx.Err() != nil {
 			return "", fmt.Errorf("tribe token: %w", ctx.Err())
 		}
@@ -223,6 +230,7 @@ func (c *Client) token(ctx context.Context, force bool) (string, error) {
 		}
 		return "", fmt.Errorf("tribe token: %w: %w", apicall.ErrTransport, err)
 	}
+	c.caller.Observe(tokenEndpoint, http.StatusOK, start)
 	if tok.Expiry.IsZero() {
 		// No expires_in: assume an hour (the lifetime is UNCONFIRMED).
 		tok.Expiry = time.Now().Add(time.Hour)

@@ -23,6 +23,7 @@ type fixture struct {
 	c    *tribe.Client
 	ctx  context.Context
 	call *apicall.Caller
+	reg  *prometheus.Registry
 }
 
 func newFixture(t *testing.T, opts tribesim.Options, spec tribesim.EnvironmentSpec, mod func(*tribe.Config)) *fixture {
@@ -35,7 +36,8 @@ func newFixture(t *testing.T, opts tribesim.Options, spec tribesim.EnvironmentSp
 	if err != nil {
 		t.Fatal(err)
 	}
-	caller, err := apicall.New("tribe", apicall.WithRegisterer(prometheus.NewRegistry()), apicall.WithBackoff(time.Millisecond, 5*time.Millisecond),
+	reg := prometheus.NewRegistry()
+	caller, err := apicall.New("tribe", apicall.WithRegisterer(reg), apicall.WithBackoff(time.Millisecond, 5*time.Millisecond),
 		apicall.WithRandSeed(1), apicall.WithTimeout(10*time.Second))
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +52,7 @@ func newFixture(t *testing.T, opts tribesim.Options, spec tribesim.EnvironmentSp
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
-	return &fixture{sim: sim, srv: srv, env: env, c: c, ctx: ctx, call: caller}
+	return &fixture{sim: sim, srv: srv, env: env, c: c, ctx: ctx, call: caller, reg: reg}
 }
 
 func TestOAuth(t *testing.T) {
@@ -100,6 +102,31 @@ func TestOAuth(t *testing.T) {
 		if tribe.IsRetryable(err) {
 			t.Errorf("%s: credential error is retryable", name)
 		}
+	}
+
+	// Token requests count in the API metrics like any call, refusals by their status, so an
+	// alert sees a refused client secret.
+	tokens := map[string]float64{}
+	families, err := f.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range families {
+		if mf.GetName() != "koppel_api_requests_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["endpoint"] == "POST /oauth2/token" {
+				tokens[labels["status"]] += m.GetCounter().GetValue()
+			}
+		}
+	}
+	if tokens["200"] < 2 || tokens["400"]+tokens["401"] < 3 {
+		t.Errorf("token requests counted by status: %v; want at least 2 granted and 3 refused", tokens)
 	}
 }
 
