@@ -4,29 +4,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/koppel/koppel/pkg/localinfra"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
-	"github.com/koppel/koppel/services/mapping/secretbox"
-	"github.com/koppel/koppel/services/mapping/server"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/redis/go-redis/v9"
 )
 
 // The tenant collector reports what Redis holds at the moment of the scrape: tenants by state,
 // each tenant's open issues (resolving one lowers the count) and schedules (its own or the default).
 func TestTenantCollector(t *testing.T) {
-	rs, err := localinfra.StartRedisServer(t.TempDir())
-	if err != nil {
-		t.Fatalf("this test needs a real redis-server: %v", err)
-	}
-	t.Cleanup(rs.Stop)
-	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr})
-	t.Cleanup(func() { rdb.Close() })
-	keys, err := secretbox.ParseKeyring("k1:" + testKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := server.New(rdb, keys)
+	s, rdb, rs := newServer(t)
 	col := s.TenantCollector()
 
 	for _, id := range []string{"acme", "globex"} {

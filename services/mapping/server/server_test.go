@@ -30,7 +30,8 @@ type harness struct {
 
 var testKey = base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
 
-func newHarness(t testing.TB) *harness {
+// newServer starts a redis-server of the test's own and returns a mapping server on it.
+func newServer(t testing.TB) (*server.Server, *redis.Client, *localinfra.Redis) {
 	t.Helper()
 	rs, err := localinfra.StartRedisServer(t.TempDir())
 	if err != nil {
@@ -43,8 +44,14 @@ func newHarness(t testing.TB) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return server.New(rdb, keys), rdb, rs
+}
+
+func newHarness(t testing.TB) *harness {
+	t.Helper()
+	srv, rdb, rs := newServer(t)
 	gs := grpc.NewServer()
-	mappingv1.RegisterMappingServiceServer(gs, server.New(rdb, keys))
+	mappingv1.RegisterMappingServiceServer(gs, srv)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
