@@ -5,7 +5,7 @@ BUF         := $(GO) run github.com/bufbuild/buf/cmd/buf@v1.75.0
 STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GOFILES      = $(shell git ls-files '*.go' 2>/dev/null || find pkg services proto -name '*.go')
 
-.PHONY: run test check fmt-check vet staticcheck buf-lint generate generate-check lint bench build
+.PHONY: run test check fmt-check tidy-check vet staticcheck buf-lint generate generate-check lint bench build
 
 ## run: start the whole system locally (embedded NATS, Redis, every service, the sandboxes)
 run:
@@ -18,12 +18,18 @@ test: check
 	$(GO) test -race -count=1 -timeout 40m $$($(GO) list $(PKGS) | grep -v /services/devstack)
 	$(GO) test -count=1 -timeout 40m github.com/koppel/koppel/services/devstack
 
-## check: formatting, vet, staticcheck, buf lint and the generated-code check
-check: fmt-check vet staticcheck buf-lint generate-check
+## check: formatting, tidy go.mod files, vet, staticcheck, buf lint and the generated-code check
+check: fmt-check tidy-check vet staticcheck buf-lint generate-check
 lint: check
 
 fmt-check:
 	@out=$$(gofmt -l $(GOFILES)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+## tidy-check: fail when a module's go.mod or go.sum is not what go mod tidy makes of it
+tidy-check:
+	@for m in $$($(GO) list -m -f '{{.Dir}}'); do \
+	  (cd $$m && $(GO) mod tidy -diff >/dev/null) || { echo "$$m: run go mod tidy"; exit 1; }; \
+	done
 
 vet:
 	$(GO) vet $(PKGS)
