@@ -34,6 +34,15 @@ func RetryAfter(err error, after time.Duration) error {
 	return &retryError{err: err, after: after}
 }
 
+// RetryDelay returns the delay of an error marked RetryAfter.
+func RetryDelay(err error) (time.Duration, bool) {
+	var re *retryError
+	if errors.As(err, &re) {
+		return re.after, true
+	}
+	return 0, false
+}
+
 type deferredError struct {
 	err   error
 	after time.Duration

@@ -11,6 +11,7 @@ import (
 
 	"github.com/koppel/koppel/pkg/bus"
 	"github.com/koppel/koppel/pkg/eboekhouden"
+	"github.com/koppel/koppel/pkg/mapping"
 	"github.com/koppel/koppel/pkg/tribe"
 	eventsv1 "github.com/koppel/koppel/proto/koppel/events/v1"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
@@ -127,18 +128,11 @@ func (p *pusher) linked(ctx context.Context, tenant, id string) (bool, error) {
 }
 
 func (p *pusher) lease(ctx context.Context, tenant, name string) (func(), error) {
-	res, err := p.mapping.AcquireLease(ctx, &mappingv1.AcquireLeaseRequest{TenantId: tenant, Name: name, Holder: p.holder, TtlMs: 30_000})
-	if status.Code(err) == codes.FailedPrecondition {
-		return nil, bus.RetryAfter(fmt.Errorf("%s is being booked by another worker", name), 2*time.Second)
-	}
+	l, err := mapping.Leases{Client: p.mapping, Holder: p.holder, TTL: 30 * time.Second}.Acquire(ctx, tenant, name, name)
 	if err != nil {
-		return nil, fmt.Errorf("acquire lease %s: %w", name, err)
+		return nil, err
 	}
-	return func() {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_, _ = p.mapping.ReleaseLease(rctx, &mappingv1.ReleaseLeaseRequest{TenantId: tenant, Name: name, Holder: p.holder, FencingToken: res.GetFencingToken()})
-	}, nil
+	return l.Release, nil
 }
 
 // debtor returns the e-Boekhouden relation of the invoice's customer. A customer not linked yet

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/koppel/koppel/pkg/bus"
+	"github.com/koppel/koppel/pkg/mapping"
 	"github.com/koppel/koppel/pkg/syncrun"
 	eventsv1 "github.com/koppel/koppel/proto/koppel/events/v1"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
@@ -55,18 +56,11 @@ func (p *puller) clock() time.Time {
 
 // lease serialises writers of one product across every replica.
 func (p *puller) lease(ctx context.Context, tenant, name string) (func(), error) {
-	res, err := p.mapping.AcquireLease(ctx, &mappingv1.AcquireLeaseRequest{TenantId: tenant, Name: name, Holder: p.holder, TtlMs: leaseTTL.Milliseconds()})
-	if status.Code(err) == codes.FailedPrecondition {
-		return nil, bus.RetryAfter(fmt.Errorf("%s is being synced by another worker", name), 2*time.Second)
-	}
+	l, err := mapping.Leases{Client: p.mapping, Holder: p.holder, TTL: leaseTTL}.Acquire(ctx, tenant, name, name)
 	if err != nil {
-		return nil, fmt.Errorf("acquire lease %s: %w", name, err)
+		return nil, err
 	}
-	return func() {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_, _ = p.mapping.ReleaseLease(rctx, &mappingv1.ReleaseLeaseRequest{TenantId: tenant, Name: name, Holder: p.holder, FencingToken: res.GetFencingToken()})
-	}, nil
+	return l.Release, nil
 }
 
 func (p *puller) resolve(ctx context.Context, tenant string, keys ...string) {

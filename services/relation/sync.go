@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/koppel/koppel/pkg/bus"
+	"github.com/koppel/koppel/pkg/mapping"
 	"github.com/koppel/koppel/pkg/syncrun"
 	eventsv1 "github.com/koppel/koppel/proto/koppel/events/v1"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
@@ -45,18 +46,11 @@ func kindOf(entity string) record.Kind {
 
 // lease serialises writers of one relation across every replica.
 func (s *syncer) lease(ctx context.Context, tenant, name string) (func(), error) {
-	res, err := s.mapping.AcquireLease(ctx, &mappingv1.AcquireLeaseRequest{TenantId: tenant, Name: name, Holder: s.holder, TtlMs: leaseTTL.Milliseconds()})
-	if status.Code(err) == codes.FailedPrecondition {
-		return nil, bus.RetryAfter(fmt.Errorf("relation %s is being synced by another worker", name), 2*time.Second)
-	}
+	l, err := mapping.Leases{Client: s.mapping, Holder: s.holder, TTL: leaseTTL}.Acquire(ctx, tenant, name, "relation "+name)
 	if err != nil {
-		return nil, fmt.Errorf("acquire lease %s: %w", name, err)
+		return nil, err
 	}
-	return func() {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_, _ = s.mapping.ReleaseLease(rctx, &mappingv1.ReleaseLeaseRequest{TenantId: tenant, Name: name, Holder: s.holder, FencingToken: res.GetFencingToken()})
-	}, nil
+	return l.Release, nil
 }
 
 func (s *syncer) getLink(ctx context.Context, tenant string, kind record.Kind, tribeID, ebID string) (*mappingv1.Link, error) {
