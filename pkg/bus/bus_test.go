@@ -494,3 +494,24 @@ func TestDrainTimeoutCountsFromShutdown(t *testing.T) {
 		t.Fatalf("%d handlers started after the shutdown began", n)
 	}
 }
+
+// A handler abandoned when the drain times out is no failure: its message goes back at once, not
+// after a retry backoff, so the worker that takes over (an import resuming) starts right away.
+func TestAbandonedAtShutdownIsRedeliveredAtOnce(t *testing.T) {
+	e := newEnv(t)
+	c := e.consumer(t, bus.ConsumerSpec{})
+	started := make(chan struct{}, 1)
+	stop := startWorker(t, e, c, func(ctx context.Context, _ *bus.Msg) error {
+		started <- struct{}{}
+		<-ctx.Done()
+		return ctx.Err()
+	}, bus.ConsumerOptions{Concurrency: 1, DrainTimeout: 100 * time.Millisecond, RetryBase: time.Minute, RetryMax: time.Minute})
+	e.publish(t, "acme", bus.EntityOrganization, "1")
+	<-started
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	var handled atomic.Int32
+	startWorker(t, e, c, func(context.Context, *bus.Msg) error { handled.Add(1); return nil }, bus.ConsumerOptions{Concurrency: 1})
+	waitFor(t, "the abandoned message handled by the next worker", func() bool { return handled.Load() == 1 })
+}

@@ -285,6 +285,14 @@ func (w *Worker) handle(ctx context.Context, raw jetstream.Msg) {
 		w.hold(ctx, m, key, held)
 	case errors.As(herr, &perm):
 		w.terminate(ctx, m, perm)
+	case ctx.Err() != nil:
+		// Abandoned by a shutdown whose drain timed out, not failed: another worker takes it
+		// over at once (an import resumes where it stopped).
+		log.InfoContext(context.WithoutCancel(ctx), "handler stopped by shutdown; redelivered", "error", herr)
+		if err := raw.Nak(); err != nil {
+			log.WarnContext(context.WithoutCancel(ctx), "nak failed; redelivery after ack wait", "error", err)
+		}
+		handledTotal.WithLabelValues(w.name, "retry").Inc()
 	default:
 		attempt := m.Delivery
 		if m.Delivery >= uint64(w.opts.MaxDeliver) {
