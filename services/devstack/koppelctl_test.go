@@ -48,10 +48,27 @@ func TestKoppelctlAgainstTheStack(t *testing.T) {
 	if out, code := ctl("whsec\n", "secrets", "set", "acme", "webhook_secret"); code != 0 {
 		t.Fatalf("secret: exit %d: %s", code, out)
 	}
+	// The stack has one key: every secret is sealed under it, nothing to reseal; the whole
+	// rotation is tested in the mapping service.
+	out, code := ctl("", "-o", "json", "secrets", "reseal", "-dry-run")
+	var sealed []struct {
+		Tenant  string
+		Secrets []struct {
+			Name     string
+			Resealed bool
+		}
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &sealed) != nil || len(sealed) != 1 || sealed[0].Tenant != "acme" ||
+		len(sealed[0].Secrets) != 1 || sealed[0].Secrets[0].Name != "webhook_secret" || sealed[0].Secrets[0].Resealed {
+		t.Fatalf("secrets reseal -dry-run: exit %d: %s", code, out)
+	}
+	if out, code := ctl("", "secrets", "reseal", "acme"); code != 0 || !strings.Contains(out, "webhook_secret") {
+		t.Fatalf("secrets reseal acme: exit %d: %s", code, out)
+	}
 	if out, code := ctl("", "tenants", "resume", "acme"); code != 0 || !strings.Contains(out, "is active") {
 		t.Fatalf("activate: exit %d: %s", code, out)
 	}
-	out, code := ctl("", "tenants", "list")
+	out, code = ctl("", "tenants", "list")
 	if code != 0 || !strings.Contains(out, "acme") || !strings.Contains(out, "Acme BV") || !strings.Contains(out, "webhook_secret") {
 		t.Fatalf("list: exit %d: %s", code, out)
 	}

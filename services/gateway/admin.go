@@ -44,6 +44,7 @@ func (a *admin) routes(mux *http.ServeMux, auth *httpapi.BearerAuth) {
 	handle("GET /admin/v1/tenants/{tenant}", a.getTenant)
 	handle("PUT /admin/v1/tenants/{tenant}/state", a.setState)
 	handle("PUT /admin/v1/tenants/{tenant}/secrets/{name}", a.putSecret)
+	handle("POST /admin/v1/tenants/{tenant}/secrets/reseal", a.resealSecrets)
 	handle("GET /admin/v1/tenants/{tenant}/status", a.status)
 	handle("POST /admin/v1/tenants/{tenant}/sync/{kind}", a.runNow)
 	handle("POST /admin/v1/tenants/{tenant}/rebuild", a.rebuild)

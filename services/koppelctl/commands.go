@@ -121,8 +121,11 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 	case "tenants":
 		return c.tenants(ctx, args[1:])
 	case "secrets":
+		if len(args) > 1 && args[1] == "reseal" {
+			return c.reseal(ctx, args[2:])
+		}
 		if err := need(args, 4, "secrets set <tenant> <name>"); err != nil || args[1] != "set" {
-			return usageError("usage: koppelctl secrets set <tenant> <name>")
+			return usageError("usage: koppelctl secrets set <tenant> <name> | secrets reseal [tenant ...] [-dry-run]")
 		}
 		return c.setSecret(ctx, args[2], args[3])
 	case "status":

@@ -39,6 +39,9 @@ Commands:
   tenants pause <tenant>            pause a tenant (events wait)
   tenants resume <tenant>           resume a paused tenant
   secrets set <tenant> <name>       store a secret, read from standard input
+  secrets reseal [tenant ...] [-dry-run]
+                                    seal secrets again under the primary key (all tenants
+                                    when none named); exits 1 when one cannot be opened
   status <tenant> [-watch]          runs with progress, open issues, recent history
   sync <tenant> <kind>              run a sync now (import, relation, relation-scan, product, payment)
   issues <tenant>                   open issues and what to do about them

@@ -991,6 +991,184 @@ func (x *GetSecretResponse) GetValue() []byte {
 	return nil
 }
 
+type ResealSecretsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	DryRun        bool                   `protobuf:"varint,2,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResealSecretsRequest) Reset() {
+	*x = ResealSecretsRequest{}
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResealSecretsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResealSecretsRequest) ProtoMessage() {}
+
+func (x *ResealSecretsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResealSecretsRequest.ProtoReflect.Descriptor instead.
+func (*ResealSecretsRequest) Descriptor() ([]byte, []int) {
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ResealSecretsRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *ResealSecretsRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+type ResealSecretsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One entry per secret of the tenant, ordered by name.
+	Secrets []*SecretSeal `protobuf:"bytes,1,rep,name=secrets,proto3" json:"secrets,omitempty"`
+	// The key new seals use.
+	PrimaryKeyId  string `protobuf:"bytes,2,opt,name=primary_key_id,json=primaryKeyId,proto3" json:"primary_key_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResealSecretsResponse) Reset() {
+	*x = ResealSecretsResponse{}
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResealSecretsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResealSecretsResponse) ProtoMessage() {}
+
+func (x *ResealSecretsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResealSecretsResponse.ProtoReflect.Descriptor instead.
+func (*ResealSecretsResponse) Descriptor() ([]byte, []int) {
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ResealSecretsResponse) GetSecrets() []*SecretSeal {
+	if x != nil {
+		return x.Secrets
+	}
+	return nil
+}
+
+func (x *ResealSecretsResponse) GetPrimaryKeyId() string {
+	if x != nil {
+		return x.PrimaryKeyId
+	}
+	return ""
+}
+
+// SecretSeal says which key sealed a secret, before and after a reseal. Values never appear.
+type SecretSeal struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The key that sealed it when the call began.
+	KeyId string `protobuf:"bytes,2,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	// Whether it was (in a dry run: would be) sealed again under the primary key.
+	Resealed bool `protobuf:"varint,3,opt,name=resealed,proto3" json:"resealed,omitempty"`
+	// Why it could not be resealed (its key is not in the ring, or it does not open); empty when fine.
+	Problem       string `protobuf:"bytes,4,opt,name=problem,proto3" json:"problem,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SecretSeal) Reset() {
+	*x = SecretSeal{}
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SecretSeal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SecretSeal) ProtoMessage() {}
+
+func (x *SecretSeal) ProtoReflect() protoreflect.Message {
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SecretSeal.ProtoReflect.Descriptor instead.
+func (*SecretSeal) Descriptor() ([]byte, []int) {
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *SecretSeal) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SecretSeal) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *SecretSeal) GetResealed() bool {
+	if x != nil {
+		return x.Resealed
+	}
+	return false
+}
+
+func (x *SecretSeal) GetProblem() string {
+	if x != nil {
+		return x.Problem
+	}
+	return ""
+}
+
 // Link ties one Tribe record to one e-Boekhouden record of the same entity kind.
 type Link struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1009,7 +1187,7 @@ type Link struct {
 
 func (x *Link) Reset() {
 	*x = Link{}
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[16]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1021,7 +1199,7 @@ func (x *Link) String() string {
 func (*Link) ProtoMessage() {}
 
 func (x *Link) ProtoReflect() protoreflect.Message {
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[16]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1034,7 +1212,7 @@ func (x *Link) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Link.ProtoReflect.Descriptor instead.
 func (*Link) Descriptor() ([]byte, []int) {
-	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{16}
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Link) GetKind() string {
@@ -1093,7 +1271,7 @@ type CreateLinkRequest struct {
 
 func (x *CreateLinkRequest) Reset() {
 	*x = CreateLinkRequest{}
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[17]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1105,7 +1283,7 @@ func (x *CreateLinkRequest) String() string {
 func (*CreateLinkRequest) ProtoMessage() {}
 
 func (x *CreateLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[17]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1118,7 +1296,7 @@ func (x *CreateLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateLinkRequest.ProtoReflect.Descriptor instead.
 func (*CreateLinkRequest) Descriptor() ([]byte, []int) {
-	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{17}
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CreateLinkRequest) GetTenantId() string {
@@ -1165,7 +1343,7 @@ type CreateLinkResponse struct {
 
 func (x *CreateLinkResponse) Reset() {
 	*x = CreateLinkResponse{}
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[18]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1177,7 +1355,7 @@ func (x *CreateLinkResponse) String() string {
 func (*CreateLinkResponse) ProtoMessage() {}
 
 func (x *CreateLinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[18]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1190,7 +1368,7 @@ func (x *CreateLinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateLinkResponse.ProtoReflect.Descriptor instead.
 func (*CreateLinkResponse) Descriptor() ([]byte, []int) {
-	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{18}
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CreateLinkResponse) GetLink() *Link {
@@ -1213,7 +1391,7 @@ type GetLinkRequest struct {
 
 func (x *GetLinkRequest) Reset() {
 	*x = GetLinkRequest{}
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[19]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1225,7 +1403,7 @@ func (x *GetLinkRequest) String() string {
 func (*GetLinkRequest) ProtoMessage() {}
 
 func (x *GetLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[19]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1238,7 +1416,7 @@ func (x *GetLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLinkRequest.ProtoReflect.Descriptor instead.
 func (*GetLinkRequest) Descriptor() ([]byte, []int) {
-	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{19}
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetLinkRequest) GetTenantId() string {
@@ -1278,7 +1456,7 @@ type GetLinkResponse struct {
 
 func (x *GetLinkResponse) Reset() {
 	*x = GetLinkResponse{}
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[20]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1290,7 +1468,7 @@ func (x *GetLinkResponse) String() string {
 func (*GetLinkResponse) ProtoMessage() {}
 
 func (x *GetLinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[20]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1303,7 +1481,7 @@ func (x *GetLinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLinkResponse.ProtoReflect.Descriptor instead.
 func (*GetLinkResponse) Descriptor() ([]byte, []int) {
-	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{20}
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetLinkResponse) GetLink() *Link {
@@ -1327,7 +1505,7 @@ type BatchGetLinksRequest struct {
 
 func (x *BatchGetLinksRequest) Reset() {
 	*x = BatchGetLinksRequest{}
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[21]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1339,7 +1517,7 @@ func (x *BatchGetLinksRequest) String() string {
 func (*BatchGetLinksRequest) ProtoMessage() {}
 
 func (x *BatchGetLinksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[21]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1352,7 +1530,7 @@ func (x *BatchGetLinksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGetLinksRequest.ProtoReflect.Descriptor instead.
 func (*BatchGetLinksRequest) Descriptor() ([]byte, []int) {
-	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{21}
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *BatchGetLinksRequest) GetTenantId() string {
@@ -1399,7 +1577,7 @@ type BatchGetLinksResponse struct {
 
 func (x *BatchGetLinksResponse) Reset() {
 	*x = BatchGetLinksResponse{}
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[22]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1411,7 +1589,7 @@ func (x *BatchGetLinksResponse) String() string {
 func (*BatchGetLinksResponse) ProtoMessage() {}
 
 func (x *BatchGetLinksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[22]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1424,7 +1602,7 @@ func (x *BatchGetLinksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGetLinksResponse.ProtoReflect.Descriptor instead.
 func (*BatchGetLinksResponse) Descriptor() ([]byte, []int) {
-	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{22}
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *BatchGetLinksResponse) GetLinks() []*Link {
@@ -1448,7 +1626,7 @@ type SaveSyncedRecordRequest struct {
 
 func (x *SaveSyncedRecordRequest) Reset() {
 	*x = SaveSyncedRecordRequest{}
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[23]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1460,7 +1638,7 @@ func (x *SaveSyncedRecordRequest) String() string {
 func (*SaveSyncedRecordRequest) ProtoMessage() {}
 
 func (x *SaveSyncedRecordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[23]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1473,7 +1651,7 @@ func (x *SaveSyncedRecordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SaveSyncedRecordRequest.ProtoReflect.Descriptor instead.
 func (*SaveSyncedRecordRequest) Descriptor() ([]byte, []int) {
-	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{23}
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SaveSyncedRecordRequest) GetTenantId() string {
@@ -1520,7 +1698,7 @@ type SaveSyncedRecordResponse struct {
 
 func (x *SaveSyncedRecordResponse) Reset() {
 	*x = SaveSyncedRecordResponse{}
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[24]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1532,7 +1710,7 @@ func (x *SaveSyncedRecordResponse) String() string {
 func (*SaveSyncedRecordResponse) ProtoMessage() {}
 
 func (x *SaveSyncedRecordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[24]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1545,7 +1723,7 @@ func (x *SaveSyncedRecordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SaveSyncedRecordResponse.ProtoReflect.Descriptor instead.
 func (*SaveSyncedRecordResponse) Descriptor() ([]byte, []int) {
-	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{24}
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SaveSyncedRecordResponse) GetLink() *Link {
@@ -1566,7 +1744,7 @@ type DeleteLinkRequest struct {
 
 func (x *DeleteLinkRequest) Reset() {
 	*x = DeleteLinkRequest{}
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[25]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1578,7 +1756,7 @@ func (x *DeleteLinkRequest) String() string {
 func (*DeleteLinkRequest) ProtoMessage() {}
 
 func (x *DeleteLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[25]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1591,7 +1769,7 @@ func (x *DeleteLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteLinkRequest.ProtoReflect.Descriptor instead.
 func (*DeleteLinkRequest) Descriptor() ([]byte, []int) {
-	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{25}
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *DeleteLinkRequest) GetTenantId() string {
@@ -1623,7 +1801,7 @@ type DeleteLinkResponse struct {
 
 func (x *DeleteLinkResponse) Reset() {
 	*x = DeleteLinkResponse{}
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[26]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1635,7 +1813,7 @@ func (x *DeleteLinkResponse) String() string {
 func (*DeleteLinkResponse) ProtoMessage() {}
 
 func (x *DeleteLinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[26]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1648,7 +1826,7 @@ func (x *DeleteLinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteLinkResponse.ProtoReflect.Descriptor instead.
 func (*DeleteLinkResponse) Descriptor() ([]byte, []int) {
-	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{26}
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{29}
 }
 
 type NextNumberRequest struct {
@@ -1661,7 +1839,7 @@ type NextNumberRequest struct {
 
 func (x *NextNumberRequest) Reset() {
 	*x = NextNumberRequest{}
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[27]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1673,7 +1851,7 @@ func (x *NextNumberRequest) String() string {
 func (*NextNumberRequest) ProtoMessage() {}
 
 func (x *NextNumberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[27]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1686,7 +1864,7 @@ func (x *NextNumberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NextNumberRequest.ProtoReflect.Descriptor instead.
 func (*NextNumberRequest) Descriptor() ([]byte, []int) {
-	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{27}
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *NextNumberRequest) GetTenantId() string {
@@ -1712,7 +1890,7 @@ type NextNumberResponse struct {
 
 func (x *NextNumberResponse) Reset() {
 	*x = NextNumberResponse{}
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[28]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1724,7 +1902,7 @@ func (x *NextNumberResponse) String() string {
 func (*NextNumberResponse) ProtoMessage() {}
 
 func (x *NextNumberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[28]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1737,7 +1915,7 @@ func (x *NextNumberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NextNumberResponse.ProtoReflect.Descriptor instead.
 func (*NextNumberResponse) Descriptor() ([]byte, []int) {
-	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{28}
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *NextNumberResponse) GetNumber() int64 {
@@ -1759,7 +1937,7 @@ type RaiseNumberRequest struct {
 
 func (x *RaiseNumberRequest) Reset() {
 	*x = RaiseNumberRequest{}
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[29]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1771,7 +1949,7 @@ func (x *RaiseNumberRequest) String() string {
 func (*RaiseNumberRequest) ProtoMessage() {}
 
 func (x *RaiseNumberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[29]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1784,7 +1962,7 @@ func (x *RaiseNumberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaiseNumberRequest.ProtoReflect.Descriptor instead.
 func (*RaiseNumberRequest) Descriptor() ([]byte, []int) {
-	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{29}
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RaiseNumberRequest) GetTenantId() string {
@@ -1818,7 +1996,7 @@ type RaiseNumberResponse struct {
 
 func (x *RaiseNumberResponse) Reset() {
 	*x = RaiseNumberResponse{}
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[30]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1830,7 +2008,7 @@ func (x *RaiseNumberResponse) String() string {
 func (*RaiseNumberResponse) ProtoMessage() {}
 
 func (x *RaiseNumberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[30]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1843,7 +2021,7 @@ func (x *RaiseNumberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaiseNumberResponse.ProtoReflect.Descriptor instead.
 func (*RaiseNumberResponse) Descriptor() ([]byte, []int) {
-	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{30}
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RaiseNumberResponse) GetCurrent() int64 {
@@ -1863,7 +2041,7 @@ type GetCursorRequest struct {
 
 func (x *GetCursorRequest) Reset() {
 	*x = GetCursorRequest{}
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[31]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1875,7 +2053,7 @@ func (x *GetCursorRequest) String() string {
 func (*GetCursorRequest) ProtoMessage() {}
 
 func (x *GetCursorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[31]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1888,7 +2066,7 @@ func (x *GetCursorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCursorRequest.ProtoReflect.Descriptor instead.
 func (*GetCursorRequest) Descriptor() ([]byte, []int) {
-	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{31}
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *GetCursorRequest) GetTenantId() string {
@@ -1914,7 +2092,7 @@ type GetCursorResponse struct {
 
 func (x *GetCursorResponse) Reset() {
 	*x = GetCursorResponse{}
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[32]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1926,7 +2104,7 @@ func (x *GetCursorResponse) String() string {
 func (*GetCursorResponse) ProtoMessage() {}
 
 func (x *GetCursorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[32]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1939,7 +2117,7 @@ func (x *GetCursorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCursorResponse.ProtoReflect.Descriptor instead.
 func (*GetCursorResponse) Descriptor() ([]byte, []int) {
-	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{32}
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *GetCursorResponse) GetValue() string {
@@ -1960,7 +2138,7 @@ type SetCursorRequest struct {
 
 func (x *SetCursorRequest) Reset() {
 	*x = SetCursorRequest{}
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[33]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1972,7 +2150,7 @@ func (x *SetCursorRequest) String() string {
 func (*SetCursorRequest) ProtoMessage() {}
 
 func (x *SetCursorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[33]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1985,7 +2163,7 @@ func (x *SetCursorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetCursorRequest.ProtoReflect.Descriptor instead.
 func (*SetCursorRequest) Descriptor() ([]byte, []int) {
-	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{33}
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *SetCursorRequest) GetTenantId() string {
@@ -2017,7 +2195,7 @@ type SetCursorResponse struct {
 
 func (x *SetCursorResponse) Reset() {
 	*x = SetCursorResponse{}
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[34]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2029,7 +2207,7 @@ func (x *SetCursorResponse) String() string {
 func (*SetCursorResponse) ProtoMessage() {}
 
 func (x *SetCursorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[34]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2042,7 +2220,7 @@ func (x *SetCursorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetCursorResponse.ProtoReflect.Descriptor instead.
 func (*SetCursorResponse) Descriptor() ([]byte, []int) {
-	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{34}
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{37}
 }
 
 type AcquireLeaseRequest struct {
@@ -2059,7 +2237,7 @@ type AcquireLeaseRequest struct {
 
 func (x *AcquireLeaseRequest) Reset() {
 	*x = AcquireLeaseRequest{}
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[35]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2071,7 +2249,7 @@ func (x *AcquireLeaseRequest) String() string {
 func (*AcquireLeaseRequest) ProtoMessage() {}
 
 func (x *AcquireLeaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[35]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2084,7 +2262,7 @@ func (x *AcquireLeaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcquireLeaseRequest.ProtoReflect.Descriptor instead.
 func (*AcquireLeaseRequest) Descriptor() ([]byte, []int) {
-	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{35}
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *AcquireLeaseRequest) GetTenantId() string {
@@ -2125,7 +2303,7 @@ type AcquireLeaseResponse struct {
 
 func (x *AcquireLeaseResponse) Reset() {
 	*x = AcquireLeaseResponse{}
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[36]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2137,7 +2315,7 @@ func (x *AcquireLeaseResponse) String() string {
 func (*AcquireLeaseResponse) ProtoMessage() {}
 
 func (x *AcquireLeaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[36]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2150,7 +2328,7 @@ func (x *AcquireLeaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcquireLeaseResponse.ProtoReflect.Descriptor instead.
 func (*AcquireLeaseResponse) Descriptor() ([]byte, []int) {
-	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{36}
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *AcquireLeaseResponse) GetFencingToken() int64 {
@@ -2180,7 +2358,7 @@ type RenewLeaseRequest struct {
 
 func (x *RenewLeaseRequest) Reset() {
 	*x = RenewLeaseRequest{}
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[37]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2192,7 +2370,7 @@ func (x *RenewLeaseRequest) String() string {
 func (*RenewLeaseRequest) ProtoMessage() {}
 
 func (x *RenewLeaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[37]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2205,7 +2383,7 @@ func (x *RenewLeaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewLeaseRequest.ProtoReflect.Descriptor instead.
 func (*RenewLeaseRequest) Descriptor() ([]byte, []int) {
-	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{37}
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *RenewLeaseRequest) GetTenantId() string {
@@ -2252,7 +2430,7 @@ type RenewLeaseResponse struct {
 
 func (x *RenewLeaseResponse) Reset() {
 	*x = RenewLeaseResponse{}
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[38]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2264,7 +2442,7 @@ func (x *RenewLeaseResponse) String() string {
 func (*RenewLeaseResponse) ProtoMessage() {}
 
 func (x *RenewLeaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[38]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2277,7 +2455,7 @@ func (x *RenewLeaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewLeaseResponse.ProtoReflect.Descriptor instead.
 func (*RenewLeaseResponse) Descriptor() ([]byte, []int) {
-	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{38}
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *RenewLeaseResponse) GetExpiresAt() *timestamppb.Timestamp {
@@ -2299,7 +2477,7 @@ type ReleaseLeaseRequest struct {
 
 func (x *ReleaseLeaseRequest) Reset() {
 	*x = ReleaseLeaseRequest{}
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[39]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2311,7 +2489,7 @@ func (x *ReleaseLeaseRequest) String() string {
 func (*ReleaseLeaseRequest) ProtoMessage() {}
 
 func (x *ReleaseLeaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[39]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2324,7 +2502,7 @@ func (x *ReleaseLeaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseLeaseRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseLeaseRequest) Descriptor() ([]byte, []int) {
-	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{39}
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ReleaseLeaseRequest) GetTenantId() string {
@@ -2363,7 +2541,7 @@ type ReleaseLeaseResponse struct {
 
 func (x *ReleaseLeaseResponse) Reset() {
 	*x = ReleaseLeaseResponse{}
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[40]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2375,7 +2553,7 @@ func (x *ReleaseLeaseResponse) String() string {
 func (*ReleaseLeaseResponse) ProtoMessage() {}
 
 func (x *ReleaseLeaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[40]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2388,7 +2566,7 @@ func (x *ReleaseLeaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseLeaseResponse.ProtoReflect.Descriptor instead.
 func (*ReleaseLeaseResponse) Descriptor() ([]byte, []int) {
-	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{40}
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{43}
 }
 
 // RunCounts are the honest counts of one run.
@@ -2405,7 +2583,7 @@ type RunCounts struct {
 
 func (x *RunCounts) Reset() {
 	*x = RunCounts{}
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[41]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2417,7 +2595,7 @@ func (x *RunCounts) String() string {
 func (*RunCounts) ProtoMessage() {}
 
 func (x *RunCounts) ProtoReflect() protoreflect.Message {
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[41]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2430,7 +2608,7 @@ func (x *RunCounts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunCounts.ProtoReflect.Descriptor instead.
 func (*RunCounts) Descriptor() ([]byte, []int) {
-	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{41}
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *RunCounts) GetCreated() int64 {
@@ -2490,7 +2668,7 @@ type Run struct {
 
 func (x *Run) Reset() {
 	*x = Run{}
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[42]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2502,7 +2680,7 @@ func (x *Run) String() string {
 func (*Run) ProtoMessage() {}
 
 func (x *Run) ProtoReflect() protoreflect.Message {
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[42]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2515,7 +2693,7 @@ func (x *Run) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Run.ProtoReflect.Descriptor instead.
 func (*Run) Descriptor() ([]byte, []int) {
-	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{42}
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *Run) GetId() string {
@@ -2609,7 +2787,7 @@ type StartRunRequest struct {
 
 func (x *StartRunRequest) Reset() {
 	*x = StartRunRequest{}
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[43]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2621,7 +2799,7 @@ func (x *StartRunRequest) String() string {
 func (*StartRunRequest) ProtoMessage() {}
 
 func (x *StartRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[43]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2634,7 +2812,7 @@ func (x *StartRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartRunRequest.ProtoReflect.Descriptor instead.
 func (*StartRunRequest) Descriptor() ([]byte, []int) {
-	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{43}
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *StartRunRequest) GetTenantId() string {
@@ -2681,7 +2859,7 @@ type StartRunResponse struct {
 
 func (x *StartRunResponse) Reset() {
 	*x = StartRunResponse{}
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[44]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2693,7 +2871,7 @@ func (x *StartRunResponse) String() string {
 func (*StartRunResponse) ProtoMessage() {}
 
 func (x *StartRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[44]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2706,7 +2884,7 @@ func (x *StartRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartRunResponse.ProtoReflect.Descriptor instead.
 func (*StartRunResponse) Descriptor() ([]byte, []int) {
-	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{44}
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *StartRunResponse) GetRun() *Run {
@@ -2733,7 +2911,7 @@ type UpdateRunRequest struct {
 
 func (x *UpdateRunRequest) Reset() {
 	*x = UpdateRunRequest{}
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[45]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2745,7 +2923,7 @@ func (x *UpdateRunRequest) String() string {
 func (*UpdateRunRequest) ProtoMessage() {}
 
 func (x *UpdateRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[45]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2758,7 +2936,7 @@ func (x *UpdateRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRunRequest.ProtoReflect.Descriptor instead.
 func (*UpdateRunRequest) Descriptor() ([]byte, []int) {
-	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{45}
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *UpdateRunRequest) GetTenantId() string {
@@ -2812,7 +2990,7 @@ type UpdateRunResponse struct {
 
 func (x *UpdateRunResponse) Reset() {
 	*x = UpdateRunResponse{}
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[46]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2824,7 +3002,7 @@ func (x *UpdateRunResponse) String() string {
 func (*UpdateRunResponse) ProtoMessage() {}
 
 func (x *UpdateRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[46]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2837,7 +3015,7 @@ func (x *UpdateRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRunResponse.ProtoReflect.Descriptor instead.
 func (*UpdateRunResponse) Descriptor() ([]byte, []int) {
-	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{46}
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *UpdateRunResponse) GetRun() *Run {
@@ -2860,7 +3038,7 @@ type FinishRunRequest struct {
 
 func (x *FinishRunRequest) Reset() {
 	*x = FinishRunRequest{}
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[47]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2872,7 +3050,7 @@ func (x *FinishRunRequest) String() string {
 func (*FinishRunRequest) ProtoMessage() {}
 
 func (x *FinishRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[47]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2885,7 +3063,7 @@ func (x *FinishRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FinishRunRequest.ProtoReflect.Descriptor instead.
 func (*FinishRunRequest) Descriptor() ([]byte, []int) {
-	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{47}
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *FinishRunRequest) GetTenantId() string {
@@ -2932,7 +3110,7 @@ type FinishRunResponse struct {
 
 func (x *FinishRunResponse) Reset() {
 	*x = FinishRunResponse{}
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[48]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2944,7 +3122,7 @@ func (x *FinishRunResponse) String() string {
 func (*FinishRunResponse) ProtoMessage() {}
 
 func (x *FinishRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[48]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2957,7 +3135,7 @@ func (x *FinishRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FinishRunResponse.ProtoReflect.Descriptor instead.
 func (*FinishRunResponse) Descriptor() ([]byte, []int) {
-	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{48}
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *FinishRunResponse) GetRun() *Run {
@@ -2980,7 +3158,7 @@ type ListRunsRequest struct {
 
 func (x *ListRunsRequest) Reset() {
 	*x = ListRunsRequest{}
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[49]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2992,7 +3170,7 @@ func (x *ListRunsRequest) String() string {
 func (*ListRunsRequest) ProtoMessage() {}
 
 func (x *ListRunsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[49]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3005,7 +3183,7 @@ func (x *ListRunsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRunsRequest.ProtoReflect.Descriptor instead.
 func (*ListRunsRequest) Descriptor() ([]byte, []int) {
-	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{49}
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ListRunsRequest) GetTenantId() string {
@@ -3039,7 +3217,7 @@ type ListRunsResponse struct {
 
 func (x *ListRunsResponse) Reset() {
 	*x = ListRunsResponse{}
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[50]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3051,7 +3229,7 @@ func (x *ListRunsResponse) String() string {
 func (*ListRunsResponse) ProtoMessage() {}
 
 func (x *ListRunsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[50]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3064,7 +3242,7 @@ func (x *ListRunsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRunsResponse.ProtoReflect.Descriptor instead.
 func (*ListRunsResponse) Descriptor() ([]byte, []int) {
-	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{50}
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ListRunsResponse) GetCurrent() []*Run {
@@ -3104,7 +3282,7 @@ type Issue struct {
 
 func (x *Issue) Reset() {
 	*x = Issue{}
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[51]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3116,7 +3294,7 @@ func (x *Issue) String() string {
 func (*Issue) ProtoMessage() {}
 
 func (x *Issue) ProtoReflect() protoreflect.Message {
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[51]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3129,7 +3307,7 @@ func (x *Issue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Issue.ProtoReflect.Descriptor instead.
 func (*Issue) Descriptor() ([]byte, []int) {
-	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{51}
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *Issue) GetKey() string {
@@ -3205,7 +3383,7 @@ type RecordIssueRequest struct {
 
 func (x *RecordIssueRequest) Reset() {
 	*x = RecordIssueRequest{}
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[52]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3217,7 +3395,7 @@ func (x *RecordIssueRequest) String() string {
 func (*RecordIssueRequest) ProtoMessage() {}
 
 func (x *RecordIssueRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[52]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3230,7 +3408,7 @@ func (x *RecordIssueRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordIssueRequest.ProtoReflect.Descriptor instead.
 func (*RecordIssueRequest) Descriptor() ([]byte, []int) {
-	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{52}
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *RecordIssueRequest) GetTenantId() string {
@@ -3256,7 +3434,7 @@ type RecordIssueResponse struct {
 
 func (x *RecordIssueResponse) Reset() {
 	*x = RecordIssueResponse{}
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[53]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3268,7 +3446,7 @@ func (x *RecordIssueResponse) String() string {
 func (*RecordIssueResponse) ProtoMessage() {}
 
 func (x *RecordIssueResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[53]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3281,7 +3459,7 @@ func (x *RecordIssueResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordIssueResponse.ProtoReflect.Descriptor instead.
 func (*RecordIssueResponse) Descriptor() ([]byte, []int) {
-	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{53}
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *RecordIssueResponse) GetIssue() *Issue {
@@ -3301,7 +3479,7 @@ type ResolveIssueRequest struct {
 
 func (x *ResolveIssueRequest) Reset() {
 	*x = ResolveIssueRequest{}
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[54]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3313,7 +3491,7 @@ func (x *ResolveIssueRequest) String() string {
 func (*ResolveIssueRequest) ProtoMessage() {}
 
 func (x *ResolveIssueRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[54]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3326,7 +3504,7 @@ func (x *ResolveIssueRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveIssueRequest.ProtoReflect.Descriptor instead.
 func (*ResolveIssueRequest) Descriptor() ([]byte, []int) {
-	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{54}
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ResolveIssueRequest) GetTenantId() string {
@@ -3351,7 +3529,7 @@ type ResolveIssueResponse struct {
 
 func (x *ResolveIssueResponse) Reset() {
 	*x = ResolveIssueResponse{}
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[55]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3363,7 +3541,7 @@ func (x *ResolveIssueResponse) String() string {
 func (*ResolveIssueResponse) ProtoMessage() {}
 
 func (x *ResolveIssueResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[55]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3376,7 +3554,7 @@ func (x *ResolveIssueResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveIssueResponse.ProtoReflect.Descriptor instead.
 func (*ResolveIssueResponse) Descriptor() ([]byte, []int) {
-	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{55}
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{58}
 }
 
 type ListIssuesRequest struct {
@@ -3388,7 +3566,7 @@ type ListIssuesRequest struct {
 
 func (x *ListIssuesRequest) Reset() {
 	*x = ListIssuesRequest{}
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[56]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3400,7 +3578,7 @@ func (x *ListIssuesRequest) String() string {
 func (*ListIssuesRequest) ProtoMessage() {}
 
 func (x *ListIssuesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[56]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3413,7 +3591,7 @@ func (x *ListIssuesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIssuesRequest.ProtoReflect.Descriptor instead.
 func (*ListIssuesRequest) Descriptor() ([]byte, []int) {
-	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{56}
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ListIssuesRequest) GetTenantId() string {
@@ -3432,7 +3610,7 @@ type ListIssuesResponse struct {
 
 func (x *ListIssuesResponse) Reset() {
 	*x = ListIssuesResponse{}
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[57]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3444,7 +3622,7 @@ func (x *ListIssuesResponse) String() string {
 func (*ListIssuesResponse) ProtoMessage() {}
 
 func (x *ListIssuesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[57]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3457,7 +3635,7 @@ func (x *ListIssuesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIssuesResponse.ProtoReflect.Descriptor instead.
 func (*ListIssuesResponse) Descriptor() ([]byte, []int) {
-	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{57}
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ListIssuesResponse) GetIssues() []*Issue {
@@ -3484,7 +3662,7 @@ type HistoryEntry struct {
 
 func (x *HistoryEntry) Reset() {
 	*x = HistoryEntry{}
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[58]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3496,7 +3674,7 @@ func (x *HistoryEntry) String() string {
 func (*HistoryEntry) ProtoMessage() {}
 
 func (x *HistoryEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[58]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3509,7 +3687,7 @@ func (x *HistoryEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryEntry.ProtoReflect.Descriptor instead.
 func (*HistoryEntry) Descriptor() ([]byte, []int) {
-	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{58}
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *HistoryEntry) GetAt() *timestamppb.Timestamp {
@@ -3564,7 +3742,7 @@ type RecordHistoryRequest struct {
 
 func (x *RecordHistoryRequest) Reset() {
 	*x = RecordHistoryRequest{}
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[59]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3576,7 +3754,7 @@ func (x *RecordHistoryRequest) String() string {
 func (*RecordHistoryRequest) ProtoMessage() {}
 
 func (x *RecordHistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[59]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3589,7 +3767,7 @@ func (x *RecordHistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordHistoryRequest.ProtoReflect.Descriptor instead.
 func (*RecordHistoryRequest) Descriptor() ([]byte, []int) {
-	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{59}
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *RecordHistoryRequest) GetTenantId() string {
@@ -3614,7 +3792,7 @@ type RecordHistoryResponse struct {
 
 func (x *RecordHistoryResponse) Reset() {
 	*x = RecordHistoryResponse{}
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[60]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3626,7 +3804,7 @@ func (x *RecordHistoryResponse) String() string {
 func (*RecordHistoryResponse) ProtoMessage() {}
 
 func (x *RecordHistoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[60]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3639,7 +3817,7 @@ func (x *RecordHistoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordHistoryResponse.ProtoReflect.Descriptor instead.
 func (*RecordHistoryResponse) Descriptor() ([]byte, []int) {
-	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{60}
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{63}
 }
 
 type ListHistoryRequest struct {
@@ -3653,7 +3831,7 @@ type ListHistoryRequest struct {
 
 func (x *ListHistoryRequest) Reset() {
 	*x = ListHistoryRequest{}
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[61]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3665,7 +3843,7 @@ func (x *ListHistoryRequest) String() string {
 func (*ListHistoryRequest) ProtoMessage() {}
 
 func (x *ListHistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[61]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3678,7 +3856,7 @@ func (x *ListHistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListHistoryRequest.ProtoReflect.Descriptor instead.
 func (*ListHistoryRequest) Descriptor() ([]byte, []int) {
-	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{61}
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ListHistoryRequest) GetTenantId() string {
@@ -3704,7 +3882,7 @@ type ListHistoryResponse struct {
 
 func (x *ListHistoryResponse) Reset() {
 	*x = ListHistoryResponse{}
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[62]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3716,7 +3894,7 @@ func (x *ListHistoryResponse) String() string {
 func (*ListHistoryResponse) ProtoMessage() {}
 
 func (x *ListHistoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[62]
+	mi := &file_koppel_mapping_v1_mapping_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3729,7 +3907,7 @@ func (x *ListHistoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListHistoryResponse.ProtoReflect.Descriptor instead.
 func (*ListHistoryResponse) Descriptor() ([]byte, []int) {
-	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{62}
+	return file_koppel_mapping_v1_mapping_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ListHistoryResponse) GetEntries() []*HistoryEntry {
@@ -3801,7 +3979,19 @@ const file_koppel_mapping_v1_mapping_proto_rawDesc = "" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\")\n" +
 	"\x11GetSecretResponse\x12\x14\n" +
-	"\x05value\x18\x01 \x01(\fR\x05value\"\xc7\x01\n" +
+	"\x05value\x18\x01 \x01(\fR\x05value\"L\n" +
+	"\x14ResealSecretsRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x17\n" +
+	"\adry_run\x18\x02 \x01(\bR\x06dryRun\"v\n" +
+	"\x15ResealSecretsResponse\x127\n" +
+	"\asecrets\x18\x01 \x03(\v2\x1d.koppel.mapping.v1.SecretSealR\asecrets\x12$\n" +
+	"\x0eprimary_key_id\x18\x02 \x01(\tR\fprimaryKeyId\"m\n" +
+	"\n" +
+	"SecretSeal\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x15\n" +
+	"\x06key_id\x18\x02 \x01(\tR\x05keyId\x12\x1a\n" +
+	"\bresealed\x18\x03 \x01(\bR\bresealed\x12\x18\n" +
+	"\aproblem\x18\x04 \x01(\tR\aproblem\"\xc7\x01\n" +
 	"\x04Link\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x19\n" +
 	"\btribe_id\x18\x02 \x01(\tR\atribeId\x12%\n" +
@@ -3997,7 +4187,7 @@ const file_koppel_mapping_v1_mapping_proto_rawDesc = "" +
 	"\x12RUN_STATUS_RUNNING\x10\x01\x12\x18\n" +
 	"\x14RUN_STATUS_SUCCEEDED\x10\x02\x12\x16\n" +
 	"\x12RUN_STATUS_PARTIAL\x10\x03\x12\x15\n" +
-	"\x11RUN_STATUS_FAILED\x10\x042\xcc\x14\n" +
+	"\x11RUN_STATUS_FAILED\x10\x042\xb0\x15\n" +
 	"\x0eMappingService\x12_\n" +
 	"\fCreateTenant\x12&.koppel.mapping.v1.CreateTenantRequest\x1a'.koppel.mapping.v1.CreateTenantResponse\x12V\n" +
 	"\tGetTenant\x12#.koppel.mapping.v1.GetTenantRequest\x1a$.koppel.mapping.v1.GetTenantResponse\x12\\\n" +
@@ -4005,7 +4195,8 @@ const file_koppel_mapping_v1_mapping_proto_rawDesc = "" +
 	"\x14UpdateTenantSettings\x12..koppel.mapping.v1.UpdateTenantSettingsRequest\x1a/.koppel.mapping.v1.UpdateTenantSettingsResponse\x12e\n" +
 	"\x0eSetTenantState\x12(.koppel.mapping.v1.SetTenantStateRequest\x1a).koppel.mapping.v1.SetTenantStateResponse\x12V\n" +
 	"\tPutSecret\x12#.koppel.mapping.v1.PutSecretRequest\x1a$.koppel.mapping.v1.PutSecretResponse\x12V\n" +
-	"\tGetSecret\x12#.koppel.mapping.v1.GetSecretRequest\x1a$.koppel.mapping.v1.GetSecretResponse\x12Y\n" +
+	"\tGetSecret\x12#.koppel.mapping.v1.GetSecretRequest\x1a$.koppel.mapping.v1.GetSecretResponse\x12b\n" +
+	"\rResealSecrets\x12'.koppel.mapping.v1.ResealSecretsRequest\x1a(.koppel.mapping.v1.ResealSecretsResponse\x12Y\n" +
 	"\n" +
 	"CreateLink\x12$.koppel.mapping.v1.CreateLinkRequest\x1a%.koppel.mapping.v1.CreateLinkResponse\x12P\n" +
 	"\aGetLink\x12!.koppel.mapping.v1.GetLinkRequest\x1a\".koppel.mapping.v1.GetLinkResponse\x12b\n" +
@@ -4046,7 +4237,7 @@ func file_koppel_mapping_v1_mapping_proto_rawDescGZIP() []byte {
 }
 
 var file_koppel_mapping_v1_mapping_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_koppel_mapping_v1_mapping_proto_msgTypes = make([]protoimpl.MessageInfo, 66)
+var file_koppel_mapping_v1_mapping_proto_msgTypes = make([]protoimpl.MessageInfo, 69)
 var file_koppel_mapping_v1_mapping_proto_goTypes = []any{
 	(TenantState)(0),                     // 0: koppel.mapping.v1.TenantState
 	(RunStatus)(0),                       // 1: koppel.mapping.v1.RunStatus
@@ -4066,65 +4257,68 @@ var file_koppel_mapping_v1_mapping_proto_goTypes = []any{
 	(*PutSecretResponse)(nil),            // 15: koppel.mapping.v1.PutSecretResponse
 	(*GetSecretRequest)(nil),             // 16: koppel.mapping.v1.GetSecretRequest
 	(*GetSecretResponse)(nil),            // 17: koppel.mapping.v1.GetSecretResponse
-	(*Link)(nil),                         // 18: koppel.mapping.v1.Link
-	(*CreateLinkRequest)(nil),            // 19: koppel.mapping.v1.CreateLinkRequest
-	(*CreateLinkResponse)(nil),           // 20: koppel.mapping.v1.CreateLinkResponse
-	(*GetLinkRequest)(nil),               // 21: koppel.mapping.v1.GetLinkRequest
-	(*GetLinkResponse)(nil),              // 22: koppel.mapping.v1.GetLinkResponse
-	(*BatchGetLinksRequest)(nil),         // 23: koppel.mapping.v1.BatchGetLinksRequest
-	(*BatchGetLinksResponse)(nil),        // 24: koppel.mapping.v1.BatchGetLinksResponse
-	(*SaveSyncedRecordRequest)(nil),      // 25: koppel.mapping.v1.SaveSyncedRecordRequest
-	(*SaveSyncedRecordResponse)(nil),     // 26: koppel.mapping.v1.SaveSyncedRecordResponse
-	(*DeleteLinkRequest)(nil),            // 27: koppel.mapping.v1.DeleteLinkRequest
-	(*DeleteLinkResponse)(nil),           // 28: koppel.mapping.v1.DeleteLinkResponse
-	(*NextNumberRequest)(nil),            // 29: koppel.mapping.v1.NextNumberRequest
-	(*NextNumberResponse)(nil),           // 30: koppel.mapping.v1.NextNumberResponse
-	(*RaiseNumberRequest)(nil),           // 31: koppel.mapping.v1.RaiseNumberRequest
-	(*RaiseNumberResponse)(nil),          // 32: koppel.mapping.v1.RaiseNumberResponse
-	(*GetCursorRequest)(nil),             // 33: koppel.mapping.v1.GetCursorRequest
-	(*GetCursorResponse)(nil),            // 34: koppel.mapping.v1.GetCursorResponse
-	(*SetCursorRequest)(nil),             // 35: koppel.mapping.v1.SetCursorRequest
-	(*SetCursorResponse)(nil),            // 36: koppel.mapping.v1.SetCursorResponse
-	(*AcquireLeaseRequest)(nil),          // 37: koppel.mapping.v1.AcquireLeaseRequest
-	(*AcquireLeaseResponse)(nil),         // 38: koppel.mapping.v1.AcquireLeaseResponse
-	(*RenewLeaseRequest)(nil),            // 39: koppel.mapping.v1.RenewLeaseRequest
-	(*RenewLeaseResponse)(nil),           // 40: koppel.mapping.v1.RenewLeaseResponse
-	(*ReleaseLeaseRequest)(nil),          // 41: koppel.mapping.v1.ReleaseLeaseRequest
-	(*ReleaseLeaseResponse)(nil),         // 42: koppel.mapping.v1.ReleaseLeaseResponse
-	(*RunCounts)(nil),                    // 43: koppel.mapping.v1.RunCounts
-	(*Run)(nil),                          // 44: koppel.mapping.v1.Run
-	(*StartRunRequest)(nil),              // 45: koppel.mapping.v1.StartRunRequest
-	(*StartRunResponse)(nil),             // 46: koppel.mapping.v1.StartRunResponse
-	(*UpdateRunRequest)(nil),             // 47: koppel.mapping.v1.UpdateRunRequest
-	(*UpdateRunResponse)(nil),            // 48: koppel.mapping.v1.UpdateRunResponse
-	(*FinishRunRequest)(nil),             // 49: koppel.mapping.v1.FinishRunRequest
-	(*FinishRunResponse)(nil),            // 50: koppel.mapping.v1.FinishRunResponse
-	(*ListRunsRequest)(nil),              // 51: koppel.mapping.v1.ListRunsRequest
-	(*ListRunsResponse)(nil),             // 52: koppel.mapping.v1.ListRunsResponse
-	(*Issue)(nil),                        // 53: koppel.mapping.v1.Issue
-	(*RecordIssueRequest)(nil),           // 54: koppel.mapping.v1.RecordIssueRequest
-	(*RecordIssueResponse)(nil),          // 55: koppel.mapping.v1.RecordIssueResponse
-	(*ResolveIssueRequest)(nil),          // 56: koppel.mapping.v1.ResolveIssueRequest
-	(*ResolveIssueResponse)(nil),         // 57: koppel.mapping.v1.ResolveIssueResponse
-	(*ListIssuesRequest)(nil),            // 58: koppel.mapping.v1.ListIssuesRequest
-	(*ListIssuesResponse)(nil),           // 59: koppel.mapping.v1.ListIssuesResponse
-	(*HistoryEntry)(nil),                 // 60: koppel.mapping.v1.HistoryEntry
-	(*RecordHistoryRequest)(nil),         // 61: koppel.mapping.v1.RecordHistoryRequest
-	(*RecordHistoryResponse)(nil),        // 62: koppel.mapping.v1.RecordHistoryResponse
-	(*ListHistoryRequest)(nil),           // 63: koppel.mapping.v1.ListHistoryRequest
-	(*ListHistoryResponse)(nil),          // 64: koppel.mapping.v1.ListHistoryResponse
-	nil,                                  // 65: koppel.mapping.v1.TenantSettings.ScheduleSecondsEntry
-	nil,                                  // 66: koppel.mapping.v1.TenantSettings.LinksEntry
-	nil,                                  // 67: koppel.mapping.v1.HistoryEntry.DetailsEntry
-	(*timestamppb.Timestamp)(nil),        // 68: google.protobuf.Timestamp
+	(*ResealSecretsRequest)(nil),         // 18: koppel.mapping.v1.ResealSecretsRequest
+	(*ResealSecretsResponse)(nil),        // 19: koppel.mapping.v1.ResealSecretsResponse
+	(*SecretSeal)(nil),                   // 20: koppel.mapping.v1.SecretSeal
+	(*Link)(nil),                         // 21: koppel.mapping.v1.Link
+	(*CreateLinkRequest)(nil),            // 22: koppel.mapping.v1.CreateLinkRequest
+	(*CreateLinkResponse)(nil),           // 23: koppel.mapping.v1.CreateLinkResponse
+	(*GetLinkRequest)(nil),               // 24: koppel.mapping.v1.GetLinkRequest
+	(*GetLinkResponse)(nil),              // 25: koppel.mapping.v1.GetLinkResponse
+	(*BatchGetLinksRequest)(nil),         // 26: koppel.mapping.v1.BatchGetLinksRequest
+	(*BatchGetLinksResponse)(nil),        // 27: koppel.mapping.v1.BatchGetLinksResponse
+	(*SaveSyncedRecordRequest)(nil),      // 28: koppel.mapping.v1.SaveSyncedRecordRequest
+	(*SaveSyncedRecordResponse)(nil),     // 29: koppel.mapping.v1.SaveSyncedRecordResponse
+	(*DeleteLinkRequest)(nil),            // 30: koppel.mapping.v1.DeleteLinkRequest
+	(*DeleteLinkResponse)(nil),           // 31: koppel.mapping.v1.DeleteLinkResponse
+	(*NextNumberRequest)(nil),            // 32: koppel.mapping.v1.NextNumberRequest
+	(*NextNumberResponse)(nil),           // 33: koppel.mapping.v1.NextNumberResponse
+	(*RaiseNumberRequest)(nil),           // 34: koppel.mapping.v1.RaiseNumberRequest
+	(*RaiseNumberResponse)(nil),          // 35: koppel.mapping.v1.RaiseNumberResponse
+	(*GetCursorRequest)(nil),             // 36: koppel.mapping.v1.GetCursorRequest
+	(*GetCursorResponse)(nil),            // 37: koppel.mapping.v1.GetCursorResponse
+	(*SetCursorRequest)(nil),             // 38: koppel.mapping.v1.SetCursorRequest
+	(*SetCursorResponse)(nil),            // 39: koppel.mapping.v1.SetCursorResponse
+	(*AcquireLeaseRequest)(nil),          // 40: koppel.mapping.v1.AcquireLeaseRequest
+	(*AcquireLeaseResponse)(nil),         // 41: koppel.mapping.v1.AcquireLeaseResponse
+	(*RenewLeaseRequest)(nil),            // 42: koppel.mapping.v1.RenewLeaseRequest
+	(*RenewLeaseResponse)(nil),           // 43: koppel.mapping.v1.RenewLeaseResponse
+	(*ReleaseLeaseRequest)(nil),          // 44: koppel.mapping.v1.ReleaseLeaseRequest
+	(*ReleaseLeaseResponse)(nil),         // 45: koppel.mapping.v1.ReleaseLeaseResponse
+	(*RunCounts)(nil),                    // 46: koppel.mapping.v1.RunCounts
+	(*Run)(nil),                          // 47: koppel.mapping.v1.Run
+	(*StartRunRequest)(nil),              // 48: koppel.mapping.v1.StartRunRequest
+	(*StartRunResponse)(nil),             // 49: koppel.mapping.v1.StartRunResponse
+	(*UpdateRunRequest)(nil),             // 50: koppel.mapping.v1.UpdateRunRequest
+	(*UpdateRunResponse)(nil),            // 51: koppel.mapping.v1.UpdateRunResponse
+	(*FinishRunRequest)(nil),             // 52: koppel.mapping.v1.FinishRunRequest
+	(*FinishRunResponse)(nil),            // 53: koppel.mapping.v1.FinishRunResponse
+	(*ListRunsRequest)(nil),              // 54: koppel.mapping.v1.ListRunsRequest
+	(*ListRunsResponse)(nil),             // 55: koppel.mapping.v1.ListRunsResponse
+	(*Issue)(nil),                        // 56: koppel.mapping.v1.Issue
+	(*RecordIssueRequest)(nil),           // 57: koppel.mapping.v1.RecordIssueRequest
+	(*RecordIssueResponse)(nil),          // 58: koppel.mapping.v1.RecordIssueResponse
+	(*ResolveIssueRequest)(nil),          // 59: koppel.mapping.v1.ResolveIssueRequest
+	(*ResolveIssueResponse)(nil),         // 60: koppel.mapping.v1.ResolveIssueResponse
+	(*ListIssuesRequest)(nil),            // 61: koppel.mapping.v1.ListIssuesRequest
+	(*ListIssuesResponse)(nil),           // 62: koppel.mapping.v1.ListIssuesResponse
+	(*HistoryEntry)(nil),                 // 63: koppel.mapping.v1.HistoryEntry
+	(*RecordHistoryRequest)(nil),         // 64: koppel.mapping.v1.RecordHistoryRequest
+	(*RecordHistoryResponse)(nil),        // 65: koppel.mapping.v1.RecordHistoryResponse
+	(*ListHistoryRequest)(nil),           // 66: koppel.mapping.v1.ListHistoryRequest
+	(*ListHistoryResponse)(nil),          // 67: koppel.mapping.v1.ListHistoryResponse
+	nil,                                  // 68: koppel.mapping.v1.TenantSettings.ScheduleSecondsEntry
+	nil,                                  // 69: koppel.mapping.v1.TenantSettings.LinksEntry
+	nil,                                  // 70: koppel.mapping.v1.HistoryEntry.DetailsEntry
+	(*timestamppb.Timestamp)(nil),        // 71: google.protobuf.Timestamp
 }
 var file_koppel_mapping_v1_mapping_proto_depIdxs = []int32{
 	0,  // 0: koppel.mapping.v1.Tenant.state:type_name -> koppel.mapping.v1.TenantState
 	3,  // 1: koppel.mapping.v1.Tenant.settings:type_name -> koppel.mapping.v1.TenantSettings
-	68, // 2: koppel.mapping.v1.Tenant.created_at:type_name -> google.protobuf.Timestamp
-	68, // 3: koppel.mapping.v1.Tenant.updated_at:type_name -> google.protobuf.Timestamp
-	65, // 4: koppel.mapping.v1.TenantSettings.schedule_seconds:type_name -> koppel.mapping.v1.TenantSettings.ScheduleSecondsEntry
-	66, // 5: koppel.mapping.v1.TenantSettings.links:type_name -> koppel.mapping.v1.TenantSettings.LinksEntry
+	71, // 2: koppel.mapping.v1.Tenant.created_at:type_name -> google.protobuf.Timestamp
+	71, // 3: koppel.mapping.v1.Tenant.updated_at:type_name -> google.protobuf.Timestamp
+	68, // 4: koppel.mapping.v1.TenantSettings.schedule_seconds:type_name -> koppel.mapping.v1.TenantSettings.ScheduleSecondsEntry
+	69, // 5: koppel.mapping.v1.TenantSettings.links:type_name -> koppel.mapping.v1.TenantSettings.LinksEntry
 	2,  // 6: koppel.mapping.v1.CreateTenantRequest.tenant:type_name -> koppel.mapping.v1.Tenant
 	2,  // 7: koppel.mapping.v1.CreateTenantResponse.tenant:type_name -> koppel.mapping.v1.Tenant
 	2,  // 8: koppel.mapping.v1.GetTenantResponse.tenant:type_name -> koppel.mapping.v1.Tenant
@@ -4133,95 +4327,98 @@ var file_koppel_mapping_v1_mapping_proto_depIdxs = []int32{
 	2,  // 11: koppel.mapping.v1.UpdateTenantSettingsResponse.tenant:type_name -> koppel.mapping.v1.Tenant
 	0,  // 12: koppel.mapping.v1.SetTenantStateRequest.state:type_name -> koppel.mapping.v1.TenantState
 	2,  // 13: koppel.mapping.v1.SetTenantStateResponse.tenant:type_name -> koppel.mapping.v1.Tenant
-	68, // 14: koppel.mapping.v1.Link.synced_at:type_name -> google.protobuf.Timestamp
-	18, // 15: koppel.mapping.v1.CreateLinkResponse.link:type_name -> koppel.mapping.v1.Link
-	18, // 16: koppel.mapping.v1.GetLinkResponse.link:type_name -> koppel.mapping.v1.Link
-	18, // 17: koppel.mapping.v1.BatchGetLinksResponse.links:type_name -> koppel.mapping.v1.Link
-	18, // 18: koppel.mapping.v1.SaveSyncedRecordResponse.link:type_name -> koppel.mapping.v1.Link
-	68, // 19: koppel.mapping.v1.AcquireLeaseResponse.expires_at:type_name -> google.protobuf.Timestamp
-	68, // 20: koppel.mapping.v1.RenewLeaseResponse.expires_at:type_name -> google.protobuf.Timestamp
-	1,  // 21: koppel.mapping.v1.Run.status:type_name -> koppel.mapping.v1.RunStatus
-	68, // 22: koppel.mapping.v1.Run.started_at:type_name -> google.protobuf.Timestamp
-	68, // 23: koppel.mapping.v1.Run.updated_at:type_name -> google.protobuf.Timestamp
-	68, // 24: koppel.mapping.v1.Run.finished_at:type_name -> google.protobuf.Timestamp
-	43, // 25: koppel.mapping.v1.Run.counts:type_name -> koppel.mapping.v1.RunCounts
-	44, // 26: koppel.mapping.v1.StartRunResponse.run:type_name -> koppel.mapping.v1.Run
-	43, // 27: koppel.mapping.v1.UpdateRunRequest.add:type_name -> koppel.mapping.v1.RunCounts
-	44, // 28: koppel.mapping.v1.UpdateRunResponse.run:type_name -> koppel.mapping.v1.Run
-	1,  // 29: koppel.mapping.v1.FinishRunRequest.status:type_name -> koppel.mapping.v1.RunStatus
-	44, // 30: koppel.mapping.v1.FinishRunResponse.run:type_name -> koppel.mapping.v1.Run
-	44, // 31: koppel.mapping.v1.ListRunsResponse.current:type_name -> koppel.mapping.v1.Run
-	44, // 32: koppel.mapping.v1.ListRunsResponse.finished:type_name -> koppel.mapping.v1.Run
-	68, // 33: koppel.mapping.v1.Issue.first_seen:type_name -> google.protobuf.Timestamp
-	68, // 34: koppel.mapping.v1.Issue.last_seen:type_name -> google.protobuf.Timestamp
-	53, // 35: koppel.mapping.v1.RecordIssueRequest.issue:type_name -> koppel.mapping.v1.Issue
-	53, // 36: koppel.mapping.v1.RecordIssueResponse.issue:type_name -> koppel.mapping.v1.Issue
-	53, // 37: koppel.mapping.v1.ListIssuesResponse.issues:type_name -> koppel.mapping.v1.Issue
-	68, // 38: koppel.mapping.v1.HistoryEntry.at:type_name -> google.protobuf.Timestamp
-	67, // 39: koppel.mapping.v1.HistoryEntry.details:type_name -> koppel.mapping.v1.HistoryEntry.DetailsEntry
-	60, // 40: koppel.mapping.v1.RecordHistoryRequest.entry:type_name -> koppel.mapping.v1.HistoryEntry
-	60, // 41: koppel.mapping.v1.ListHistoryResponse.entries:type_name -> koppel.mapping.v1.HistoryEntry
-	4,  // 42: koppel.mapping.v1.MappingService.CreateTenant:input_type -> koppel.mapping.v1.CreateTenantRequest
-	6,  // 43: koppel.mapping.v1.MappingService.GetTenant:input_type -> koppel.mapping.v1.GetTenantRequest
-	8,  // 44: koppel.mapping.v1.MappingService.ListTenants:input_type -> koppel.mapping.v1.ListTenantsRequest
-	10, // 45: koppel.mapping.v1.MappingService.UpdateTenantSettings:input_type -> koppel.mapping.v1.UpdateTenantSettingsRequest
-	12, // 46: koppel.mapping.v1.MappingService.SetTenantState:input_type -> koppel.mapping.v1.SetTenantStateRequest
-	14, // 47: koppel.mapping.v1.MappingService.PutSecret:input_type -> koppel.mapping.v1.PutSecretRequest
-	16, // 48: koppel.mapping.v1.MappingService.GetSecret:input_type -> koppel.mapping.v1.GetSecretRequest
-	19, // 49: koppel.mapping.v1.MappingService.CreateLink:input_type -> koppel.mapping.v1.CreateLinkRequest
-	21, // 50: koppel.mapping.v1.MappingService.GetLink:input_type -> koppel.mapping.v1.GetLinkRequest
-	23, // 51: koppel.mapping.v1.MappingService.BatchGetLinks:input_type -> koppel.mapping.v1.BatchGetLinksRequest
-	25, // 52: koppel.mapping.v1.MappingService.SaveSyncedRecord:input_type -> koppel.mapping.v1.SaveSyncedRecordRequest
-	27, // 53: koppel.mapping.v1.MappingService.DeleteLink:input_type -> koppel.mapping.v1.DeleteLinkRequest
-	29, // 54: koppel.mapping.v1.MappingService.NextNumber:input_type -> koppel.mapping.v1.NextNumberRequest
-	31, // 55: koppel.mapping.v1.MappingService.RaiseNumber:input_type -> koppel.mapping.v1.RaiseNumberRequest
-	33, // 56: koppel.mapping.v1.MappingService.GetCursor:input_type -> koppel.mapping.v1.GetCursorRequest
-	35, // 57: koppel.mapping.v1.MappingService.SetCursor:input_type -> koppel.mapping.v1.SetCursorRequest
-	37, // 58: koppel.mapping.v1.MappingService.AcquireLease:input_type -> koppel.mapping.v1.AcquireLeaseRequest
-	39, // 59: koppel.mapping.v1.MappingService.RenewLease:input_type -> koppel.mapping.v1.RenewLeaseRequest
-	41, // 60: koppel.mapping.v1.MappingService.ReleaseLease:input_type -> koppel.mapping.v1.ReleaseLeaseRequest
-	45, // 61: koppel.mapping.v1.MappingService.StartRun:input_type -> koppel.mapping.v1.StartRunRequest
-	47, // 62: koppel.mapping.v1.MappingService.UpdateRun:input_type -> koppel.mapping.v1.UpdateRunRequest
-	49, // 63: koppel.mapping.v1.MappingService.FinishRun:input_type -> koppel.mapping.v1.FinishRunRequest
-	51, // 64: koppel.mapping.v1.MappingService.ListRuns:input_type -> koppel.mapping.v1.ListRunsRequest
-	54, // 65: koppel.mapping.v1.MappingService.RecordIssue:input_type -> koppel.mapping.v1.RecordIssueRequest
-	56, // 66: koppel.mapping.v1.MappingService.ResolveIssue:input_type -> koppel.mapping.v1.ResolveIssueRequest
-	58, // 67: koppel.mapping.v1.MappingService.ListIssues:input_type -> koppel.mapping.v1.ListIssuesRequest
-	61, // 68: koppel.mapping.v1.MappingService.RecordHistory:input_type -> koppel.mapping.v1.RecordHistoryRequest
-	63, // 69: koppel.mapping.v1.MappingService.ListHistory:input_type -> koppel.mapping.v1.ListHistoryRequest
-	5,  // 70: koppel.mapping.v1.MappingService.CreateTenant:output_type -> koppel.mapping.v1.CreateTenantResponse
-	7,  // 71: koppel.mapping.v1.MappingService.GetTenant:output_type -> koppel.mapping.v1.GetTenantResponse
-	9,  // 72: koppel.mapping.v1.MappingService.ListTenants:output_type -> koppel.mapping.v1.ListTenantsResponse
-	11, // 73: koppel.mapping.v1.MappingService.UpdateTenantSettings:output_type -> koppel.mapping.v1.UpdateTenantSettingsResponse
-	13, // 74: koppel.mapping.v1.MappingService.SetTenantState:output_type -> koppel.mapping.v1.SetTenantStateResponse
-	15, // 75: koppel.mapping.v1.MappingService.PutSecret:output_type -> koppel.mapping.v1.PutSecretResponse
-	17, // 76: koppel.mapping.v1.MappingService.GetSecret:output_type -> koppel.mapping.v1.GetSecretResponse
-	20, // 77: koppel.mapping.v1.MappingService.CreateLink:output_type -> koppel.mapping.v1.CreateLinkResponse
-	22, // 78: koppel.mapping.v1.MappingService.GetLink:output_type -> koppel.mapping.v1.GetLinkResponse
-	24, // 79: koppel.mapping.v1.MappingService.BatchGetLinks:output_type -> koppel.mapping.v1.BatchGetLinksResponse
-	26, // 80: koppel.mapping.v1.MappingService.SaveSyncedRecord:output_type -> koppel.mapping.v1.SaveSyncedRecordResponse
-	28, // 81: koppel.mapping.v1.MappingService.DeleteLink:output_type -> koppel.mapping.v1.DeleteLinkResponse
-	30, // 82: koppel.mapping.v1.MappingService.NextNumber:output_type -> koppel.mapping.v1.NextNumberResponse
-	32, // 83: koppel.mapping.v1.MappingService.RaiseNumber:output_type -> koppel.mapping.v1.RaiseNumberResponse
-	34, // 84: koppel.mapping.v1.MappingService.GetCursor:output_type -> koppel.mapping.v1.GetCursorResponse
-	36, // 85: koppel.mapping.v1.MappingService.SetCursor:output_type -> koppel.mapping.v1.SetCursorResponse
-	38, // 86: koppel.mapping.v1.MappingService.AcquireLease:output_type -> koppel.mapping.v1.AcquireLeaseResponse
-	40, // 87: koppel.mapping.v1.MappingService.RenewLease:output_type -> koppel.mapping.v1.RenewLeaseResponse
-	42, // 88: koppel.mapping.v1.MappingService.ReleaseLease:output_type -> koppel.mapping.v1.ReleaseLeaseResponse
-	46, // 89: koppel.mapping.v1.MappingService.StartRun:output_type -> koppel.mapping.v1.StartRunResponse
-	48, // 90: koppel.mapping.v1.MappingService.UpdateRun:output_type -> koppel.mapping.v1.UpdateRunResponse
-	50, // 91: koppel.mapping.v1.MappingService.FinishRun:output_type -> koppel.mapping.v1.FinishRunResponse
-	52, // 92: koppel.mapping.v1.MappingService.ListRuns:output_type -> koppel.mapping.v1.ListRunsResponse
-	55, // 93: koppel.mapping.v1.MappingService.RecordIssue:output_type -> koppel.mapping.v1.RecordIssueResponse
-	57, // 94: koppel.mapping.v1.MappingService.ResolveIssue:output_type -> koppel.mapping.v1.ResolveIssueResponse
-	59, // 95: koppel.mapping.v1.MappingService.ListIssues:output_type -> koppel.mapping.v1.ListIssuesResponse
-	62, // 96: koppel.mapping.v1.MappingService.RecordHistory:output_type -> koppel.mapping.v1.RecordHistoryResponse
-	64, // 97: koppel.mapping.v1.MappingService.ListHistory:output_type -> koppel.mapping.v1.ListHistoryResponse
-	70, // [70:98] is the sub-list for method output_type
-	42, // [42:70] is the sub-list for method input_type
-	42, // [42:42] is the sub-list for extension type_name
-	42, // [42:42] is the sub-list for extension extendee
-	0,  // [0:42] is the sub-list for field type_name
+	20, // 14: koppel.mapping.v1.ResealSecretsResponse.secrets:type_name -> koppel.mapping.v1.SecretSeal
+	71, // 15: koppel.mapping.v1.Link.synced_at:type_name -> google.protobuf.Timestamp
+	21, // 16: koppel.mapping.v1.CreateLinkResponse.link:type_name -> koppel.mapping.v1.Link
+	21, // 17: koppel.mapping.v1.GetLinkResponse.link:type_name -> koppel.mapping.v1.Link
+	21, // 18: koppel.mapping.v1.BatchGetLinksResponse.links:type_name -> koppel.mapping.v1.Link
+	21, // 19: koppel.mapping.v1.SaveSyncedRecordResponse.link:type_name -> koppel.mapping.v1.Link
+	71, // 20: koppel.mapping.v1.AcquireLeaseResponse.expires_at:type_name -> google.protobuf.Timestamp
+	71, // 21: koppel.mapping.v1.RenewLeaseResponse.expires_at:type_name -> google.protobuf.Timestamp
+	1,  // 22: koppel.mapping.v1.Run.status:type_name -> koppel.mapping.v1.RunStatus
+	71, // 23: koppel.mapping.v1.Run.started_at:type_name -> google.protobuf.Timestamp
+	71, // 24: koppel.mapping.v1.Run.updated_at:type_name -> google.protobuf.Timestamp
+	71, // 25: koppel.mapping.v1.Run.finished_at:type_name -> google.protobuf.Timestamp
+	46, // 26: koppel.mapping.v1.Run.counts:type_name -> koppel.mapping.v1.RunCounts
+	47, // 27: koppel.mapping.v1.StartRunResponse.run:type_name -> koppel.mapping.v1.Run
+	46, // 28: koppel.mapping.v1.UpdateRunRequest.add:type_name -> koppel.mapping.v1.RunCounts
+	47, // 29: koppel.mapping.v1.UpdateRunResponse.run:type_name -> koppel.mapping.v1.Run
+	1,  // 30: koppel.mapping.v1.FinishRunRequest.status:type_name -> koppel.mapping.v1.RunStatus
+	47, // 31: koppel.mapping.v1.FinishRunResponse.run:type_name -> koppel.mapping.v1.Run
+	47, // 32: koppel.mapping.v1.ListRunsResponse.current:type_name -> koppel.mapping.v1.Run
+	47, // 33: koppel.mapping.v1.ListRunsResponse.finished:type_name -> koppel.mapping.v1.Run
+	71, // 34: koppel.mapping.v1.Issue.first_seen:type_name -> google.protobuf.Timestamp
+	71, // 35: koppel.mapping.v1.Issue.last_seen:type_name -> google.protobuf.Timestamp
+	56, // 36: koppel.mapping.v1.RecordIssueRequest.issue:type_name -> koppel.mapping.v1.Issue
+	56, // 37: koppel.mapping.v1.RecordIssueResponse.issue:type_name -> koppel.mapping.v1.Issue
+	56, // 38: koppel.mapping.v1.ListIssuesResponse.issues:type_name -> koppel.mapping.v1.Issue
+	71, // 39: koppel.mapping.v1.HistoryEntry.at:type_name -> google.protobuf.Timestamp
+	70, // 40: koppel.mapping.v1.HistoryEntry.details:type_name -> koppel.mapping.v1.HistoryEntry.DetailsEntry
+	63, // 41: koppel.mapping.v1.RecordHistoryRequest.entry:type_name -> koppel.mapping.v1.HistoryEntry
+	63, // 42: koppel.mapping.v1.ListHistoryResponse.entries:type_name -> koppel.mapping.v1.HistoryEntry
+	4,  // 43: koppel.mapping.v1.MappingService.CreateTenant:input_type -> koppel.mapping.v1.CreateTenantRequest
+	6,  // 44: koppel.mapping.v1.MappingService.GetTenant:input_type -> koppel.mapping.v1.GetTenantRequest
+	8,  // 45: koppel.mapping.v1.MappingService.ListTenants:input_type -> koppel.mapping.v1.ListTenantsRequest
+	10, // 46: koppel.mapping.v1.MappingService.UpdateTenantSettings:input_type -> koppel.mapping.v1.UpdateTenantSettingsRequest
+	12, // 47: koppel.mapping.v1.MappingService.SetTenantState:input_type -> koppel.mapping.v1.SetTenantStateRequest
+	14, // 48: koppel.mapping.v1.MappingService.PutSecret:input_type -> koppel.mapping.v1.PutSecretRequest
+	16, // 49: koppel.mapping.v1.MappingService.GetSecret:input_type -> koppel.mapping.v1.GetSecretRequest
+	18, // 50: koppel.mapping.v1.MappingService.ResealSecrets:input_type -> koppel.mapping.v1.ResealSecretsRequest
+	22, // 51: koppel.mapping.v1.MappingService.CreateLink:input_type -> koppel.mapping.v1.CreateLinkRequest
+	24, // 52: koppel.mapping.v1.MappingService.GetLink:input_type -> koppel.mapping.v1.GetLinkRequest
+	26, // 53: koppel.mapping.v1.MappingService.BatchGetLinks:input_type -> koppel.mapping.v1.BatchGetLinksRequest
+	28, // 54: koppel.mapping.v1.MappingService.SaveSyncedRecord:input_type -> koppel.mapping.v1.SaveSyncedRecordRequest
+	30, // 55: koppel.mapping.v1.MappingService.DeleteLink:input_type -> koppel.mapping.v1.DeleteLinkRequest
+	32, // 56: koppel.mapping.v1.MappingService.NextNumber:input_type -> koppel.mapping.v1.NextNumberRequest
+	34, // 57: koppel.mapping.v1.MappingService.RaiseNumber:input_type -> koppel.mapping.v1.RaiseNumberRequest
+	36, // 58: koppel.mapping.v1.MappingService.GetCursor:input_type -> koppel.mapping.v1.GetCursorRequest
+	38, // 59: koppel.mapping.v1.MappingService.SetCursor:input_type -> koppel.mapping.v1.SetCursorRequest
+	40, // 60: koppel.mapping.v1.MappingService.AcquireLease:input_type -> koppel.mapping.v1.AcquireLeaseRequest
+	42, // 61: koppel.mapping.v1.MappingService.RenewLease:input_type -> koppel.mapping.v1.RenewLeaseRequest
+	44, // 62: koppel.mapping.v1.MappingService.ReleaseLease:input_type -> koppel.mapping.v1.ReleaseLeaseRequest
+	48, // 63: koppel.mapping.v1.MappingService.StartRun:input_type -> koppel.mapping.v1.StartRunRequest
+	50, // 64: koppel.mapping.v1.MappingService.UpdateRun:input_type -> koppel.mapping.v1.UpdateRunRequest
+	52, // 65: koppel.mapping.v1.MappingService.FinishRun:input_type -> koppel.mapping.v1.FinishRunRequest
+	54, // 66: koppel.mapping.v1.MappingService.ListRuns:input_type -> koppel.mapping.v1.ListRunsRequest
+	57, // 67: koppel.mapping.v1.MappingService.RecordIssue:input_type -> koppel.mapping.v1.RecordIssueRequest
+	59, // 68: koppel.mapping.v1.MappingService.ResolveIssue:input_type -> koppel.mapping.v1.ResolveIssueRequest
+	61, // 69: koppel.mapping.v1.MappingService.ListIssues:input_type -> koppel.mapping.v1.ListIssuesRequest
+	64, // 70: koppel.mapping.v1.MappingService.RecordHistory:input_type -> koppel.mapping.v1.RecordHistoryRequest
+	66, // 71: koppel.mapping.v1.MappingService.ListHistory:input_type -> koppel.mapping.v1.ListHistoryRequest
+	5,  // 72: koppel.mapping.v1.MappingService.CreateTenant:output_type -> koppel.mapping.v1.CreateTenantResponse
+	7,  // 73: koppel.mapping.v1.MappingService.GetTenant:output_type -> koppel.mapping.v1.GetTenantResponse
+	9,  // 74: koppel.mapping.v1.MappingService.ListTenants:output_type -> koppel.mapping.v1.ListTenantsResponse
+	11, // 75: koppel.mapping.v1.MappingService.UpdateTenantSettings:output_type -> koppel.mapping.v1.UpdateTenantSettingsResponse
+	13, // 76: koppel.mapping.v1.MappingService.SetTenantState:output_type -> koppel.mapping.v1.SetTenantStateResponse
+	15, // 77: koppel.mapping.v1.MappingService.PutSecret:output_type -> koppel.mapping.v1.PutSecretResponse
+	17, // 78: koppel.mapping.v1.MappingService.GetSecret:output_type -> koppel.mapping.v1.GetSecretResponse
+	19, // 79: koppel.mapping.v1.MappingService.ResealSecrets:output_type -> koppel.mapping.v1.ResealSecretsResponse
+	23, // 80: koppel.mapping.v1.MappingService.CreateLink:output_type -> koppel.mapping.v1.CreateLinkResponse
+	25, // 81: koppel.mapping.v1.MappingService.GetLink:output_type -> koppel.mapping.v1.GetLinkResponse
+	27, // 82: koppel.mapping.v1.MappingService.BatchGetLinks:output_type -> koppel.mapping.v1.BatchGetLinksResponse
+	29, // 83: koppel.mapping.v1.MappingService.SaveSyncedRecord:output_type -> koppel.mapping.v1.SaveSyncedRecordResponse
+	31, // 84: koppel.mapping.v1.MappingService.DeleteLink:output_type -> koppel.mapping.v1.DeleteLinkResponse
+	33, // 85: koppel.mapping.v1.MappingService.NextNumber:output_type -> koppel.mapping.v1.NextNumberResponse
+	35, // 86: koppel.mapping.v1.MappingService.RaiseNumber:output_type -> koppel.mapping.v1.RaiseNumberResponse
+	37, // 87: koppel.mapping.v1.MappingService.GetCursor:output_type -> koppel.mapping.v1.GetCursorResponse
+	39, // 88: koppel.mapping.v1.MappingService.SetCursor:output_type -> koppel.mapping.v1.SetCursorResponse
+	41, // 89: koppel.mapping.v1.MappingService.AcquireLease:output_type -> koppel.mapping.v1.AcquireLeaseResponse
+	43, // 90: koppel.mapping.v1.MappingService.RenewLease:output_type -> koppel.mapping.v1.RenewLeaseResponse
+	45, // 91: koppel.mapping.v1.MappingService.ReleaseLease:output_type -> koppel.mapping.v1.ReleaseLeaseResponse
+	49, // 92: koppel.mapping.v1.MappingService.StartRun:output_type -> koppel.mapping.v1.StartRunResponse
+	51, // 93: koppel.mapping.v1.MappingService.UpdateRun:output_type -> koppel.mapping.v1.UpdateRunResponse
+	53, // 94: koppel.mapping.v1.MappingService.FinishRun:output_type -> koppel.mapping.v1.FinishRunResponse
+	55, // 95: koppel.mapping.v1.MappingService.ListRuns:output_type -> koppel.mapping.v1.ListRunsResponse
+	58, // 96: koppel.mapping.v1.MappingService.RecordIssue:output_type -> koppel.mapping.v1.RecordIssueResponse
+	60, // 97: koppel.mapping.v1.MappingService.ResolveIssue:output_type -> koppel.mapping.v1.ResolveIssueResponse
+	62, // 98: koppel.mapping.v1.MappingService.ListIssues:output_type -> koppel.mapping.v1.ListIssuesResponse
+	65, // 99: koppel.mapping.v1.MappingService.RecordHistory:output_type -> koppel.mapping.v1.RecordHistoryResponse
+	67, // 100: koppel.mapping.v1.MappingService.ListHistory:output_type -> koppel.mapping.v1.ListHistoryResponse
+	72, // [72:101] is the sub-list for method output_type
+	43, // [43:72] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_koppel_mapping_v1_mapping_proto_init() }
@@ -4235,7 +4432,7 @@ func file_koppel_mapping_v1_mapping_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_koppel_mapping_v1_mapping_proto_rawDesc), len(file_koppel_mapping_v1_mapping_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   66,
+			NumMessages:   69,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

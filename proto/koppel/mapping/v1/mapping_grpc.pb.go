@@ -31,6 +31,7 @@ const (
 	MappingService_SetTenantState_FullMethodName       = "/koppel.mapping.v1.MappingService/SetTenantState"
 	MappingService_PutSecret_FullMethodName            = "/koppel.mapping.v1.MappingService/PutSecret"
 	MappingService_GetSecret_FullMethodName            = "/koppel.mapping.v1.MappingService/GetSecret"
+	MappingService_ResealSecrets_FullMethodName        = "/koppel.mapping.v1.MappingService/ResealSecrets"
 	MappingService_CreateLink_FullMethodName           = "/koppel.mapping.v1.MappingService/CreateLink"
 	MappingService_GetLink_FullMethodName              = "/koppel.mapping.v1.MappingService/GetLink"
 	MappingService_BatchGetLinks_FullMethodName        = "/koppel.mapping.v1.MappingService/BatchGetLinks"
@@ -76,6 +77,10 @@ type MappingServiceClient interface {
 	// GetSecret returns one decrypted secret, for the workers that call the external APIs.
 	// NotFound when the secret is not set.
 	GetSecret(ctx context.Context, in *GetSecretRequest, opts ...grpc.CallOption) (*GetSecretResponse, error)
+	// ResealSecrets seals every secret of a tenant again under the primary key, so that an old key
+	// can be removed from the keyring; a dry run only says which key seals which secret. A secret
+	// no key of the ring opens is reported, never dropped.
+	ResealSecrets(ctx context.Context, in *ResealSecretsRequest, opts ...grpc.CallOption) (*ResealSecretsResponse, error)
 	// CreateLink links a Tribe ID and an e-Boekhouden ID of one entity kind, atomically and unique
 	// in both directions: AlreadyExists when either side is already linked to something else.
 	// Linking the same pair again succeeds and changes nothing.
@@ -205,6 +210,16 @@ func (c *mappingServiceClient) GetSecret(ctx context.Context, in *GetSecretReque
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetSecretResponse)
 	err := c.cc.Invoke(ctx, MappingService_GetSecret_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *mappingServiceClient) ResealSecrets(ctx context.Context, in *ResealSecretsRequest, opts ...grpc.CallOption) (*ResealSecretsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResealSecretsResponse)
+	err := c.cc.Invoke(ctx, MappingService_ResealSecrets_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -443,6 +458,10 @@ type MappingServiceServer interface {
 	// GetSecret returns one decrypted secret, for the workers that call the external APIs.
 	// NotFound when the secret is not set.
 	GetSecret(context.Context, *GetSecretRequest) (*GetSecretResponse, error)
+	// ResealSecrets seals every secret of a tenant again under the primary key, so that an old key
+	// can be removed from the keyring; a dry run only says which key seals which secret. A secret
+	// no key of the ring opens is reported, never dropped.
+	ResealSecrets(context.Context, *ResealSecretsRequest) (*ResealSecretsResponse, error)
 	// CreateLink links a Tribe ID and an e-Boekhouden ID of one entity kind, atomically and unique
 	// in both directions: AlreadyExists when either side is already linked to something else.
 	// Linking the same pair again succeeds and changes nothing.
@@ -528,6 +547,9 @@ func (UnimplementedMappingServiceServer) PutSecret(context.Context, *PutSecretRe
 }
 func (UnimplementedMappingServiceServer) GetSecret(context.Context, *GetSecretRequest) (*GetSecretResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetSecret not implemented")
+}
+func (UnimplementedMappingServiceServer) ResealSecrets(context.Context, *ResealSecretsRequest) (*ResealSecretsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResealSecrets not implemented")
 }
 func (UnimplementedMappingServiceServer) CreateLink(context.Context, *CreateLinkRequest) (*CreateLinkResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateLink not implemented")
@@ -735,6 +757,24 @@ func _MappingService_GetSecret_Handler(srv interface{}, ctx context.Context, dec
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(MappingServiceServer).GetSecret(ctx, req.(*GetSecretRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MappingService_ResealSecrets_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResealSecretsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MappingServiceServer).ResealSecrets(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MappingService_ResealSecrets_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MappingServiceServer).ResealSecrets(ctx, req.(*ResealSecretsRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1151,6 +1191,10 @@ var MappingService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetSecret",
 			Handler:    _MappingService_GetSecret_Handler,
+		},
+		{
+			MethodName: "ResealSecrets",
+			Handler:    _MappingService_ResealSecrets_Handler,
 		},
 		{
 			MethodName: "CreateLink",
