@@ -76,6 +76,8 @@ func TestInvariants(t *testing.T) {
 			checkNetworkPolicies(t, m)
 			checkSecrets(t, m)
 			checkShards(t, m, r.tenants)
+			checkRules(t, m)
+			checkDashboards(t, m, "grafana_dashboard", "1")
 		})
 	}
 }
@@ -561,6 +563,9 @@ func TestBadValuesFail(t *testing.T) {
 		{"secret without a name", "secrets: {adminTokenHashes: {name: ''}}", "secrets.adminTokenHashes.name"},
 		{"secret as an extra env", "mapping: {env: {KOPPEL_EB_TOKEN: {secretKeyRef: {name: x, key: y}}}}", "/mapping/env/KOPPEL_EB_TOKEN': got object"},
 		{"chart-owned env overridden", "workers: {relation: {env: {KOPPEL_SHARD: big}}}", "relation.env.KOPPEL_SHARD: the chart sets this variable itself"},
+		{"bad dashboard label", "metrics: {grafanaDashboards: {label: 'grafana dashboard'}}", "'grafana dashboard' does not match pattern"},
+		{"bad rule label", "metrics: {prometheusRule: {labels: {'a b': x}}}", "additional properties 'a b' not allowed"},
+		{"number as a label value", "metrics: {prometheusRule: {labels: {release: 1}}}", "/metrics/prometheusRule/labels/release': got number, want string"},
 		{"name too long", "fullnameOverride: " + strings.Repeat("k", 40) + "\nshards: [{name: " + strings.Repeat("b", 20) + ", tenants: [acme]}]", "longer than 63 characters"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

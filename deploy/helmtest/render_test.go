@@ -151,6 +151,35 @@ type serviceMonitor struct {
 	} `json:"spec"`
 }
 
+// prometheusRule is a Prometheus Operator PrometheusRule (monitoring.coreos.com/v1) with every
+// field of a rule group and a rule that the operator's CRD knows, so that strict decoding fails
+// on a field the operator would drop.
+type prometheusRule struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		Groups []ruleGroup `json:"groups"`
+	} `json:"spec"`
+}
+
+type ruleGroup struct {
+	Name                    string            `json:"name"`
+	Labels                  map[string]string `json:"labels,omitempty"`
+	Interval                string            `json:"interval,omitempty"`
+	QueryOffset             string            `json:"query_offset,omitempty"`
+	Limit                   *int              `json:"limit,omitempty"`
+	PartialResponseStrategy string            `json:"partial_response_strategy,omitempty"`
+	Rules                   []struct {
+		Record        string            `json:"record,omitempty"`
+		Alert         string            `json:"alert,omitempty"`
+		Expr          string            `json:"expr"`
+		For           string            `json:"for,omitempty"`
+		KeepFiringFor string            `json:"keep_firing_for,omitempty"`
+		Labels        map[string]string `json:"labels,omitempty"`
+		Annotations   map[string]string `json:"annotations,omitempty"`
+	} `json:"rules"`
+}
+
 // manifests are the objects of one render, by kind.
 type manifests struct {
 	Deployments     []*appsv1.Deployment
@@ -161,14 +190,18 @@ type manifests struct {
 	Ingresses       []*networkingv1.Ingress
 	ScaledObjects   []*scaledObject
 	ServiceMonitors []*serviceMonitor
+	PrometheusRules []*prometheusRule
+	ConfigMaps      []*corev1.ConfigMap
+	// Docs are the rendered documents by kind and name ("PrometheusRule/koppel-alerts"), for
+	// comparisons that the typed objects would blur.
+	Docs map[string][]byte
 }
 
 // decodeManifests decodes every document of a helm template output strictly (an unknown or
 // duplicate field is an error) into its API type. A kind the chart is not expected to render,
 // a Secret above all, is an error too.
 func decodeManifests(out string) (*manifests, error) {
-	var m manifests
-	seen := map[string]bool{}
+	m := manifests{Docs: map[string][]byte{}}
 	r := utilyaml.NewYAMLReader(bufio.NewReader(strings.NewReader(out)))
 	for {
 		doc, err := r.Read()
@@ -214,6 +247,12 @@ func decodeManifests(out string) (*manifests, error) {
 		case "monitoring.coreos.com/v1 ServiceMonitor":
 			o := &serviceMonitor{}
 			m.ServiceMonitors, obj = append(m.ServiceMonitors, o), o
+		case "monitoring.coreos.com/v1 PrometheusRule":
+			o := &prometheusRule{}
+			m.PrometheusRules, obj = append(m.PrometheusRules, o), o
+		case "v1 ConfigMap":
+			o := &corev1.ConfigMap{}
+			m.ConfigMaps, obj = append(m.ConfigMaps, o), o
 		default:
 			return nil, fmt.Errorf("%s: unexpected kind %s %s", source(doc), tm.APIVersion, tm.Kind)
 		}
@@ -224,10 +263,10 @@ func decodeManifests(out string) (*manifests, error) {
 			return nil, fmt.Errorf("%s: %s without a name", source(doc), tm.Kind)
 		}
 		key := tm.Kind + "/" + obj.GetName()
-		if seen[key] {
+		if _, seen := m.Docs[key]; seen {
 			return nil, fmt.Errorf("%s: %s rendered twice", source(doc), key)
 		}
-		seen[key] = true
+		m.Docs[key] = doc
 	}
 	return &m, nil
 }
