@@ -21,6 +21,7 @@ const (
 	KindRelation     = "relation"      // periodic pull of e-Boekhouden relation changes
 	KindRelationScan = "relation-scan" // cheap frequent scan for new relations
 	KindImport       = "import"        // initial import at activation
+	KindTribeScan    = "tribe-scan"    // Tribe records changed since the last scan, for lost webhooks
 	KindProduct      = "product"
 	KindPayment      = "payment"
 )
@@ -42,7 +43,8 @@ var workerConsumers = []ConsumerSpec{
 		FilterSubjects: []string{"tribe.evt.*." + EntityOrganization, "tribe.evt.*." + EntityPerson,
 			"tribe.evt.*." + EntityOrgCustomer, "tribe.evt.*." + EntityPersonCustomer}},
 	{Stream: StreamSyncCommands, Durable: ConsumerRelationCommands,
-		FilterSubjects: []string{"sync.cmd.*." + KindRelation, "sync.cmd.*." + KindRelationScan, "sync.cmd.*." + KindImport},
+		FilterSubjects: []string{"sync.cmd.*." + KindRelation, "sync.cmd.*." + KindRelationScan, "sync.cmd.*." + KindImport,
+			"sync.cmd.*." + KindTribeScan},
 		// An import runs long; it keeps itself alive with in-progress and resumes where it
 		// stopped when redelivered.
 		MaxDeliver: 20, HandleTimeout: 4 * time.Hour},

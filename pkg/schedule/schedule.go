@@ -18,6 +18,8 @@ var DefaultIntervals = map[string]time.Duration{
 	bus.KindRelationScan: 5 * time.Minute,
 	bus.KindProduct:      10 * time.Minute,
 	bus.KindPayment:      time.Hour,
+	// The safety net under Tribe's webhooks: a webhook lost reaches e-Boekhouden within this.
+	bus.KindTribeScan: 15 * time.Minute,
 }
 
 // SlotStart is the start of the slot of kind for tenant that now falls in.

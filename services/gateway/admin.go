@@ -35,6 +35,7 @@ type admin struct {
 // runNowKinds are the sync kinds an operator may start by hand.
 var runNowKinds = map[string]bool{
 	bus.KindImport: true, bus.KindRelation: true, bus.KindRelationScan: true, bus.KindProduct: true, bus.KindPayment: true,
+	bus.KindTribeScan: true,
 }
 
 func (a *admin) routes(mux *http.ServeMux, auth *httpapi.BearerAuth) {
