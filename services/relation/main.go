@@ -1,16 +1,20 @@
 // Command relation keeps organisations and persons in sync both ways: the initial import and the
-// periodic pull from e-Boekhouden, and the immediate push of Tribe changes.
+// periodic pull from e-Boekhouden, the immediate push of Tribe changes, and the periodic scan of
+// Tribe that catches the changes whose webhooks were lost.
 package main
 
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/koppel/koppel/pkg/bus"
 	"github.com/koppel/koppel/pkg/deps"
 	"github.com/koppel/koppel/pkg/flow"
 	"github.com/koppel/koppel/pkg/service"
+	"github.com/koppel/koppel/pkg/syncrun"
 	"github.com/koppel/koppel/pkg/tenantclients"
+	eventsv1 "github.com/koppel/koppel/proto/koppel/events/v1"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
 )
 
@@ -29,12 +33,31 @@ func main() {
 				return nil, err
 			}
 			s := &syncer{mapping: d.Mapping, connect: connector(clients), holder: deps.HolderName(), log: env.Log}
+			scanner := &tribeScanner{mapping: d.Mapping, pub: d.Publisher, log: env.Log, now: time.Now,
+				tribe: func(ctx context.Context, t *mappingv1.Tenant) (changeLister, error) {
+					tr, err := clients.Tribe(ctx, t)
+					if err != nil {
+						return nil, tenantclients.AsIssue(t, err)
+					}
+					return tr, nil
+				}}
 			return map[string]bus.Handler{
 				bus.ConsumerRelationEvents:   flow.ChangeHandler(d.Mapping, s.push),
-				bus.ConsumerRelationCommands: flow.CommandHandler(d.Mapping, s.pull),
+				bus.ConsumerRelationCommands: flow.CommandHandler(d.Mapping, commands(s, scanner)),
 			}, nil
 		})
 	})
+}
+
+// commands dispatches the relation-cmd consumer's kinds: the Tribe scan to the scanner, the
+// runs over e-Boekhouden's relations (import, relation, relation-scan) to the syncer.
+func commands(s *syncer, scanner *tribeScanner) flow.CommandFunc {
+	return func(ctx context.Context, t *mappingv1.Tenant, cmd *eventsv1.SyncCommand, run *syncrun.Run) error {
+		if cmd.GetKind() == bus.KindTribeScan {
+			return scanner.scan(ctx, t, cmd, run)
+		}
+		return s.pull(ctx, t, cmd, run)
+	}
 }
 
 // connector gives the ports of a tenant, keeping each tenant's Tribe look-ups for as long as its
