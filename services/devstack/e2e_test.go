@@ -232,10 +232,10 @@ func TestWalkingSkeletonSchedulerAndRunNow(t *testing.T) {
 	}
 	eventually(t, "a scheduled run of every kind", 30*time.Second, func() bool {
 		k := finishedKinds()
-		return k["relation"] == 1 && k["relation-scan"] == 1 && k["product"] == 1 && k["payment"] == 1
+		return k["relation"] == 1 && k["relation-scan"] == 1 && k["tribe-scan"] == 1 && k["product"] == 1 && k["payment"] == 1
 	})
 
-	if code, body := admin.do("GET", "/admin/v1/tenants/acme/status", nil); code != 200 || len(body["next_runs"].(map[string]any)) != 4 {
+	if code, body := admin.do("GET", "/admin/v1/tenants/acme/status", nil); code != 200 || len(body["next_runs"].(map[string]any)) != 5 {
 		t.Fatalf("status lacks the next run of each scheduled kind: %v", body["next_runs"])
 	}
 	code, body := admin.do("POST", "/admin/v1/tenants/acme/sync/product", nil)

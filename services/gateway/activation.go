@@ -449,7 +449,7 @@ func (l *Links) validate(cfg *Configuration) (res resolved, field, message strin
 	for _, kind := range slices.Sorted(maps.Keys(l.ScheduleSeconds)) {
 		secs := l.ScheduleSeconds[kind]
 		if !runNowKinds[kind] || kind == bus.KindImport {
-			return res, "schedule_seconds." + kind, "want relation, relation-scan, product or payment"
+			return res, "schedule_seconds." + kind, "want relation, relation-scan, tribe-scan, product or payment"
 		}
 		if secs < 0 || (secs != 0 && secs < 60) {
 			return res, "schedule_seconds." + kind, "want 0 (the default) or at least 60"

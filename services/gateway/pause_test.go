@@ -102,7 +102,7 @@ func TestPauseHoldsAndResumeCatchesUp(t *testing.T) {
 	if status, ae := e.call("PUT", "/state", map[string]string{"state": "active"}, &resumed); status != 200 || resumed.State != "TENANT_STATE_ACTIVE" {
 		t.Fatalf("resume: %d %+v", status, ae)
 	}
-	kinds := []string{bus.KindPayment, bus.KindProduct, bus.KindRelation, bus.KindRelationScan}
+	kinds := []string{bus.KindPayment, bus.KindProduct, bus.KindRelation, bus.KindRelationScan, bus.KindTribeScan}
 	if got := slices.Sorted(mapKeys(resumed.CatchUpRuns)); !slices.Equal(got, kinds) {
 		t.Fatalf("catch-up runs %v, want %v", resumed.CatchUpRuns, kinds)
 	}

@@ -43,7 +43,8 @@ Commands:
                                     seal secrets again under the primary key (all tenants
                                     when none named); exits 1 when one cannot be opened
   status <tenant> [-watch]          runs with progress, open issues, recent history
-  sync <tenant> <kind>              run a sync now (import, relation, relation-scan, product, payment)
+  sync <tenant> <kind>              run a sync now (import, relation, relation-scan, tribe-scan,
+                                    product, payment)
   issues <tenant>                   open issues and what to do about them
   deadletters list [-tenant t]      messages that could not be handled
   deadletters show <seq>            one dead letter

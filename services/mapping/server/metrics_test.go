@@ -50,10 +50,12 @@ koppel_tenant_schedule_seconds{kind="payment",tenant="acme"} 3600
 koppel_tenant_schedule_seconds{kind="product",tenant="acme"} 3600
 koppel_tenant_schedule_seconds{kind="relation",tenant="acme"} 86400
 koppel_tenant_schedule_seconds{kind="relation-scan",tenant="acme"} 300
+koppel_tenant_schedule_seconds{kind="tribe-scan",tenant="acme"} 900
 koppel_tenant_schedule_seconds{kind="payment",tenant="globex"} 3600
 koppel_tenant_schedule_seconds{kind="product",tenant="globex"} 600
 koppel_tenant_schedule_seconds{kind="relation",tenant="globex"} 86400
 koppel_tenant_schedule_seconds{kind="relation-scan",tenant="globex"} 300
+koppel_tenant_schedule_seconds{kind="tribe-scan",tenant="globex"} 900
 # HELP koppel_tenant_state 1 for the state a tenant is in (setup, active, paused), per tenant.
 # TYPE koppel_tenant_state gauge
 koppel_tenant_state{state="active",tenant="acme"} 1
