@@ -24,6 +24,19 @@ func TestTribeScanCatchesLostWebhooks(t *testing.T) {
 	// A draft invoice of a customer e-Boekhouden knows (its webhooks still delivered).
 	draft := draftInvoiceOfLinkedCustomer(t, st)
 	waitIdle(t, s)
+	scan := func() {
+		t.Helper()
+		code, body := admin.do("POST", "/admin/v1/tenants/demo/sync/tribe-scan", nil)
+		if code != 202 {
+			t.Fatalf("run tribe-scan: %d %v", code, body)
+		}
+		eventually(t, "the tribe-scan run", 60*time.Second, func() bool {
+			r := st.run(t, bus.KindTribeScan)
+			return r != nil && r.GetId() == body["run_id"] && r.GetStatus() == mappingv1.RunStatus_RUN_STATUS_SUCCEEDED
+		})
+	}
+	// The first scan, as at activation, starts the scan's cursors.
+	scan()
 
 	// Tribe now gives up on every webhook.
 	sandboxJSON(t, s, "PUT", "/tribe/_sim/environments/demo/faults", map[string]any{"dropRate": 1.0}, nil)
@@ -58,17 +71,6 @@ func TestTribeScanCatchesLostWebhooks(t *testing.T) {
 	}
 
 	// The scan, run now, finds both.
-	scan := func() {
-		t.Helper()
-		code, body := admin.do("POST", "/admin/v1/tenants/demo/sync/tribe-scan", nil)
-		if code != 202 {
-			t.Fatalf("run tribe-scan: %d %v", code, body)
-		}
-		eventually(t, "the tribe-scan run", 60*time.Second, func() bool {
-			r := st.run(t, bus.KindTribeScan)
-			return r != nil && r.GetId() == body["run_id"] && r.GetStatus() == mappingv1.RunStatus_RUN_STATUS_SUCCEEDED
-		})
-	}
 	scan()
 	eventually(t, "the sent invoice booked as an open item", 60*time.Second, func() bool { return len(st.openItems(t, number)) > 0 })
 	eventually(t, "the organisation's phone in e-Boekhouden", 60*time.Second, func() bool {

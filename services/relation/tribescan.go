@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/koppel/koppel/pkg/bus"
-	"github.com/koppel/koppel/pkg/schedule"
 	"github.com/koppel/koppel/pkg/syncrun"
 	"github.com/koppel/koppel/pkg/tribe"
 	eventsv1 "github.com/koppel/koppel/proto/koppel/events/v1"
@@ -87,9 +86,11 @@ type scanTally struct {
 }
 
 // scan lists each set's records changed since its cursor (less scanOverlap) and publishes them.
-// A tenant's first scan, or one whose cursor was lost with Redis, starts one scan interval back:
-// at activation the initial import reads everything anyway, and after a loss that covers what
-// the previous scan could have missed.
+// A tenant's first scan, or one whose cursor was lost with Redis, publishes nothing and starts
+// its cursor at now: the scheduler runs the first scan at activation, and what was sent in Tribe
+// before koppel was activated is no change for koppel to book (an invoice sent the hour before is
+// the bookkeeper's, who may have booked it under another number). Webhooks cover the time between
+// activation and the first scan; the next scan reads from its cursor less scanOverlap.
 //
 // Run counts: done is the records read; every record read is published (the listing asks only
 // for what a flow acts on), and the run's message says how many were new on the bus and how
@@ -115,11 +116,14 @@ func (s *tribeScanner) scanSet(ctx context.Context, tenant *mappingv1.Tenant, tr
 	if err != nil {
 		return err
 	}
-	since := cursor.Add(-scanOverlap)
 	if cursor.IsZero() {
-		cursor = s.now().Add(-schedule.Interval(tenant, bus.KindTribeScan))
-		since = cursor
+		_, err := s.mapping.SetCursor(ctx, &mappingv1.SetCursorRequest{TenantId: id, Name: ss.cursor, Value: s.now().UTC().Format(time.RFC3339Nano)})
+		if err != nil {
+			return fmt.Errorf("save cursor %s: %w", ss.cursor, err)
+		}
+		return nil
 	}
+	since := cursor.Add(-scanOverlap)
 	subject, err := bus.TribeEventSubject(id, ss.set)
 	if err != nil {
 		return err
@@ -171,7 +175,7 @@ func (s *tribeScanner) scanSet(ctx context.Context, tenant *mappingv1.Tenant, tr
 }
 
 // cursor is the stored cursor of a set; zero when there is none (or it cannot be read as a time,
-// which is treated the same: the scan starts one interval back).
+// which is treated the same: the scan starts afresh at now).
 func (s *tribeScanner) cursor(ctx context.Context, tenant, name string) (time.Time, error) {
 	res, err := s.mapping.GetCursor(ctx, &mappingv1.GetCursorRequest{TenantId: tenant, Name: name})
 	if err != nil {

@@ -188,15 +188,15 @@ func TestTribeScanPublishesChangesSinceItsCursorOnce(t *testing.T) {
 		t.Fatal("no generated invoice is Sent")
 	}
 
-	// The first scan of the tenant, at 10:30, reads from one interval (15 min) back: the records
-	// of 10:00 are older and not published.
+	// The first scan of the tenant, at 10:30 (at activation), publishes nothing and starts its
+	// cursor there: what changed before koppel was activated is not koppel's to book.
 	w.clock.set(time.Date(2026, 11, 25, 10, 30, 0, 0, time.UTC))
 	run := w.scan()
 	if got, _ := w.published(); len(got) != 0 || run.GetDone() != 0 {
-		t.Fatalf("first scan read %d and published %v; want nothing before 10:15", run.GetDone(), got)
+		t.Fatalf("first scan read %d and published %v; want nothing", run.GetDone(), got)
 	}
-	if c := w.cursor(bus.EntityOrganization); c != "2026-11-25T10:15:00Z" {
-		t.Fatalf("cursor after an empty first scan = %q, want 10:15", c)
+	if c := w.cursor(bus.EntityOrganization); c != "2026-11-25T10:30:00Z" {
+		t.Fatalf("cursor after the first scan = %q, want 10:30", c)
 	}
 
 	// At 10:40 a Tribe user edits an organisation, a person, a person's customer relationship and
@@ -279,6 +279,8 @@ func TestTribeScanPublishesChangesSinceItsCursorOnce(t *testing.T) {
 // have whole seconds) are all read, over several pages, each once.
 func TestTribeScanReadsEveryRecordOfOneInstant(t *testing.T) {
 	w := newScanWorld(t)
+	w.clock.set(time.Date(2026, 11, 25, 10, 45, 0, 0, time.UTC))
+	w.scan() // the first scan starts the cursors
 	w.clock.set(time.Date(2026, 11, 25, 10, 50, 0, 0, time.UTC))
 	if err := w.tr.Generate(w.env.ID, tribesim.GenerateSpec{Organizations: 230, Seed: 8}); err != nil {
 		t.Fatal(err)
