@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/koppel/koppel/pkg/stack"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // The walking skeleton end to end: every service as a real process against an embedded NATS and a
@@ -255,4 +257,19 @@ func TestWalkingSkeletonSchedulerAndRunNow(t *testing.T) {
 func guid(id string) string {
 	sum := sha1.Sum([]byte(id))
 	return fmt.Sprintf("%x-%x-%x-%x-%x", sum[0:4], sum[4:6], sum[6:8], sum[8:10], sum[10:16])
+}
+
+// stackJetStream connects the test to the stack's NATS, closed when the test ends.
+func stackJetStream(t testing.TB, s *stack.Stack) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(s.NATS.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
 }

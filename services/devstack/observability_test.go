@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/koppel/koppel/pkg/stack"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"gopkg.in/yaml.v3"
 )
@@ -450,6 +449,11 @@ func TestDashboardsAndRulesQueryExportedMetrics(t *testing.T) {
 	if code, body := admin.do("PUT", "/admin/v1/tenants/paused-co/state", map[string]string{"state": "paused"}); code != 200 {
 		t.Fatalf("pause: %d %v", code, body)
 	}
+	// Its webhook event is held on the bus while it is paused: a tenant with messages waiting,
+	// whatever else has drained by the time of the scrape.
+	if code := deliver(t, s, "paused-co", "whsec", orgEvent("org-9")); code != 202 {
+		t.Fatalf("webhook of the paused tenant: %d", code)
+	}
 
 	// An event whose last allowed delivery died with its worker is dead-lettered. Ten workers
 	// that died while handling it are played here by taking each delivery and refusing it while
@@ -496,14 +500,15 @@ func TestDashboardsAndRulesQueryExportedMetrics(t *testing.T) {
 
 	// The values, not only the names, are right where the test knows them.
 	for series, want := range map[string]float64{
-		`koppel_tenants{state="active"}`:                                      2,
-		`koppel_tenants{state="paused"}`:                                      1,
-		`koppel_tenant_state{state="paused",tenant="paused-co"}`:              1,
-		`koppel_tenant_schedule_seconds{kind="relation",tenant="demo"}`:       86400,
-		`koppel_sync_runs_total{kind="import",status="failed",tenant="demo"}`: 0,
-		`koppel_bus_stream_messages{stream="DEAD_LETTERS"}`:                   1,
-		`koppel_bus_scan_success`:                                             1,
-		`koppel_tenant_scan_success`:                                          1,
+		`koppel_tenants{state="active"}`:                                       2,
+		`koppel_tenants{state="paused"}`:                                       1,
+		`koppel_tenant_state{state="paused",tenant="paused-co"}`:               1,
+		`koppel_bus_tenant_messages{stream="TRIBE_EVENTS",tenant="paused-co"}`: 1,
+		`koppel_tenant_schedule_seconds{kind="relation",tenant="demo"}`:        86400,
+		`koppel_sync_runs_total{kind="import",status="failed",tenant="demo"}`:  0,
+		`koppel_bus_stream_messages{stream="DEAD_LETTERS"}`:                    1,
+		`koppel_bus_scan_success`:                                              1,
+		`koppel_tenant_scan_success`:                                           1,
 	} {
 		if got := sample(t, s, series); got != want {
 			t.Errorf("%s = %v, want %v", series, got, want)
@@ -557,15 +562,7 @@ func TestDashboardsAndRulesQueryExportedMetrics(t *testing.T) {
 // (a nak, redelivered at once), as n workers that crashed while handling it would.
 func failDeliveries(t *testing.T, s *stack.Stack, subject string, n int) {
 	t.Helper()
-	nc, err := nats.Connect(s.NATS.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := stackJetStream(t, s)
 	ctx := context.Background()
 	cons, err := js.Consumer(ctx, "TRIBE_EVENTS", "relation-evt")
 	if err != nil {

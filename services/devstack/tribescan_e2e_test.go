@@ -10,8 +10,6 @@ import (
 	"github.com/koppel/koppel/pkg/bus"
 	"github.com/koppel/koppel/pkg/stack"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Tribe delivers no webhook at all: an invoice sent and an organisation edited in Tribe reach
@@ -101,15 +99,7 @@ func TestTribeScanCatchesLostWebhooks(t *testing.T) {
 // waitIdle waits until the workers have handled every Tribe change on the bus.
 func waitIdle(t *testing.T, s *stack.Stack) {
 	t.Helper()
-	nc, err := nats.Connect(s.NATS.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := stackJetStream(t, s)
 	eventually(t, "the Tribe changes handled", 60*time.Second, func() bool {
 		for _, name := range []string{bus.ConsumerRelationEvents, bus.ConsumerInvoiceEvents} {
 			c, err := js.Consumer(context.Background(), bus.StreamTribeEvents, name)
