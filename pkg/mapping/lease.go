@@ -2,6 +2,7 @@ package mapping
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -25,6 +26,10 @@ type Leases struct {
 	Wait time.Duration
 }
 
+// ErrLeaseBusy is wrapped in the error of an Acquire that found the lease held by another worker
+// for longer than it waits.
+var ErrLeaseBusy = errors.New("lease held by another worker")
+
 // Lease is a held lease.
 type Lease struct {
 	// FencingToken grows with every acquisition of the name.
@@ -36,8 +41,8 @@ type Lease struct {
 func (l *Lease) Release() { l.release() }
 
 // Acquire takes the lease name of a tenant, waiting up to Wait while another worker holds it.
-// When it stays taken, the error asks the bus for a retry after a short delay; what is busy is
-// described by what ("relation tribe/123").
+// When it stays taken, the error wraps ErrLeaseBusy and asks the bus for a retry after a short
+// delay; what is busy is described by what ("relation tribe/123").
 func (ls Leases) Acquire(ctx context.Context, tenant, name, what string) (*Lease, error) {
 	ttl, wait := ls.TTL, ls.Wait
 	if ttl <= 0 {
@@ -49,6 +54,9 @@ func (ls Leases) Acquire(ctx context.Context, tenant, name, what string) (*Lease
 	deadline := time.Now().Add(wait)
 	pause := 25 * time.Millisecond
 	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		res, err := ls.Client.AcquireLease(ctx, &mappingv1.AcquireLeaseRequest{TenantId: tenant, Name: name, Holder: ls.Holder, TtlMs: ttl.Milliseconds()})
 		if err == nil {
 			token := res.GetFencingToken()
@@ -62,7 +70,7 @@ func (ls Leases) Acquire(ctx context.Context, tenant, name, what string) (*Lease
 			return nil, fmt.Errorf("acquire lease %s: %w", name, err)
 		}
 		if time.Now().Add(pause).After(deadline) {
-			return nil, bus.RetryAfter(fmt.Errorf("%s is being synced by another worker", what), 2*time.Second)
+			return nil, bus.RetryAfter(fmt.Errorf("%s is being synced by another worker: %w", what, ErrLeaseBusy), 2*time.Second)
 		}
 		select {
 		case <-ctx.Done():

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/koppel/koppel/pkg/eboekhouden"
 	"github.com/koppel/koppel/pkg/httpapi"
+	"github.com/koppel/koppel/pkg/mapping"
 	"github.com/koppel/koppel/pkg/tenantclients"
 	"github.com/koppel/koppel/pkg/tribe"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
@@ -193,9 +195,10 @@ func (a *admin) rebuild(w http.ResponseWriter, r *http.Request) {
 	// Reading two whole systems takes longer than the server's write timeout allows an answer.
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(rebuildLeaseTTL))
 
-	holder := "rebuild-" + strconv.FormatInt(a.now().UnixNano(), 36)
-	lease, err := a.mapping.AcquireLease(ctx, &mappingv1.AcquireLeaseRequest{TenantId: id, Name: "rebuild", Holder: holder, TtlMs: rebuildLeaseTTL.Milliseconds()})
-	if status.Code(err) == codes.FailedPrecondition {
+	leases := mapping.Leases{Client: a.mapping, Holder: "rebuild-" + strconv.FormatInt(a.now().UnixNano(), 36),
+		TTL: rebuildLeaseTTL, Wait: time.Millisecond}
+	lease, err := leases.Acquire(ctx, id, "rebuild", "the mapping of "+id)
+	if errors.Is(err, mapping.ErrLeaseBusy) {
 		httpapi.WriteError(w, http.StatusConflict, "rebuild_in_progress", "a rebuild of this tenant is in progress")
 		return
 	}
@@ -203,11 +206,7 @@ func (a *admin) rebuild(w http.ResponseWriter, r *http.Request) {
 		a.writeGRPCError(w, r, err)
 		return
 	}
-	defer func() {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_, _ = a.mapping.ReleaseLease(rctx, &mappingv1.ReleaseLeaseRequest{TenantId: id, Name: "rebuild", Holder: holder, FencingToken: lease.GetFencingToken()})
-	}()
+	defer lease.Release()
 
 	// Clients of its own, so the e-Boekhouden session ends with the rebuild.
 	cache, err := tenantclients.New(a.mapping, tenantclients.Options{})
@@ -470,7 +469,7 @@ func match(kr *kindReport, trs, ebs []*side, byExternal bool, keyName string) (p
 				byExt[t.External] = append(byExt[t.External], t)
 			}
 		}
-		for _, ext := range sortedKeys(byExt) {
+		for _, ext := range slices.Sorted(maps.Keys(byExt)) {
 			ts, e := byExt[ext], ebByID[ext]
 			if len(ts) > 1 {
 				conflict(fmt.Sprintf("%d Tribe records (%s) carry e-Boekhouden ID %s", len(ts), ids(ts), ext), append(ts, e)...)
@@ -492,7 +491,7 @@ func match(kr *kindReport, trs, ebs []*side, byExternal bool, keyName string) (p
 			ebByKey[e.Key] = append(ebByKey[e.Key], e)
 		}
 	}
-	for _, key := range sortedKeys(trByKey) {
+	for _, key := range slices.Sorted(maps.Keys(trByKey)) {
 		ts, es := trByKey[key], ebByKey[key]
 		switch {
 		case len(es) == 0:
@@ -514,15 +513,6 @@ func match(kr *kindReport, trs, ebs []*side, byExternal bool, keyName string) (p
 		}
 	}
 	return pairs, unmatchedTr, unmatchedEB
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 func ids(recs []*side) string {

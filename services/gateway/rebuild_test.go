@@ -414,6 +414,14 @@ func TestRebuildAfterRedisLoss(t *testing.T) {
 		t.Fatalf("the disagreeing link was overwritten: %v %v", res.GetLink(), err)
 	}
 
+	// Another rebuild of the tenant holds its lease: this one is refused, not queued.
+	if _, err := e.m.Client.AcquireLease(ctx(), &mappingv1.AcquireLeaseRequest{TenantId: e.tenantID, Name: "rebuild", Holder: "elsewhere", TtlMs: 60_000}); err != nil {
+		t.Fatal(err)
+	}
+	if status, ae := e.call("POST", "/rebuild", map[string]bool{"dry_run": true}, nil); status != 409 || ae.Code != "rebuild_in_progress" {
+		t.Fatalf("rebuild while another runs: %d %+v", status, ae)
+	}
+
 	// koppelctl's sample answer is the shape this handler gives.
 	raw, err := os.ReadFile("../koppelctl/testdata/rebuild.json")
 	if err != nil {
