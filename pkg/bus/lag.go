@@ -123,12 +123,12 @@ func (l *LagCollector) subjectCounts(ctx context.Context, stream string) (map[st
 	return info.State.Subjects, info.State.Msgs, nil
 }
 
-// messagesByTenant sums subject counts by their third token, the tenant.
+// messagesByTenant sums subject counts by tenant.
 func messagesByTenant(subjects map[string]uint64) map[string]uint64 {
 	out := map[string]uint64{}
 	for subj, n := range subjects {
-		if tokens := strings.Split(subj, "."); len(tokens) >= 4 && n > 0 {
-			out[tokens[2]] += n
+		if tenant := TenantOf(subj); tenant != "" && n > 0 {
+			out[tenant] += n
 		}
 	}
 	return out
@@ -140,11 +140,9 @@ type tenantConsumer struct{ tenant, consumer string }
 func deadLettersByTenant(subjects map[string]uint64) map[tenantConsumer]uint64 {
 	out := map[tenantConsumer]uint64{}
 	for subj, n := range subjects {
-		tokens := strings.Split(subj, ".")
-		if len(tokens) != 4 || tokens[0] != "dlq" || tokens[1] != "msg" || n == 0 {
-			continue
+		if tenant := TenantOf(subj); strings.HasPrefix(subj, "dlq.msg.") && tenant != "" && n > 0 {
+			out[tenantConsumer{tenant, LastToken(subj)}] += n
 		}
-		out[tenantConsumer{tokens[2], tokens[3]}] += n
 	}
 	return out
 }
