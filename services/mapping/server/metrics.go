@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -65,11 +66,7 @@ func (c tenantCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, name := range tenantStates {
 		byState[name] = 0
 	}
-	kinds := make([]string, 0, len(schedule.DefaultIntervals))
-	for k := range schedule.DefaultIntervals {
-		kinds = append(kinds, k)
-	}
-	slices.Sort(kinds)
+	kinds := slices.Sorted(maps.Keys(schedule.DefaultIntervals))
 	for _, t := range tenants {
 		state, ok := tenantStates[t.tenant.GetState()]
 		if !ok {
