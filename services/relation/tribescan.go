@@ -181,8 +181,12 @@ func (s *tribeScanner) cursor(ctx context.Context, tenant, name string) (time.Ti
 	if err != nil {
 		return time.Time{}, fmt.Errorf("get cursor %s: %w", name, err)
 	}
+	if res.GetValue() == "" {
+		return time.Time{}, nil
+	}
 	t, err := time.Parse(time.RFC3339Nano, res.GetValue())
 	if err != nil {
+		s.log.WarnContext(ctx, "unreadable tribe-scan cursor; the scan starts afresh at now", "tenant", tenant, "cursor", name, "value", res.GetValue())
 		return time.Time{}, nil
 	}
 	return t, nil
