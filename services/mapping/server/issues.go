@@ -30,6 +30,14 @@ func (s *Server) RecordIssue(ctx context.Context, req *mappingv1.RecordIssueRequ
 	if len(in.GetMessage()) > 2000 || len(in.GetAction()) > 2000 {
 		return nil, invalid("issue.message and issue.action: at most 2000 bytes")
 	}
+	if len(in.GetDetails()) > 20 {
+		return nil, invalid("issue.details: at most 20")
+	}
+	for k, v := range in.GetDetails() {
+		if len(k) > 100 || len(v) > 1000 {
+			return nil, invalid("issue.details: keys at most 100 bytes, values at most 1000")
+		}
+	}
 	k := key(req.GetTenantId(), "issues")
 	now := timestamppb.New(s.now())
 	var out *mappingv1.Issue

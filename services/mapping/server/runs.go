@@ -23,10 +23,18 @@ import (
 // startRunScript starts run ARGV[1] unless another run is in progress and was updated less than
 // ARGV[4] ms before ARGV[3] (now), or the run finished before (KEYS[3], a sorted set of finished
 // run IDs). Returns 1 when started, 0 when that run already runs, -1 when another run is in
-// progress, 3 when it finished. A stale run's hash is returned to the caller for the history as
-// {2, fields...}.
+// progress, 3 when it finished, -2 (with the kind and ID) when a run of an exclusive kind
+// (KEYS[4] onwards, their kinds in ARGV[6] onwards) is in progress. A stale run's hash is returned
+// to the caller for the history as {2, fields...}.
 var startRunScript = redis.NewScript(`
 if redis.call('ZSCORE', KEYS[3], ARGV[1]) then return {3} end
+for i = 4, #KEYS do
+  local other = redis.call('HGET', KEYS[i], 'id')
+  if other then
+    local updated = tonumber(redis.call('HGET', KEYS[i], 'updated') or '0')
+    if tonumber(ARGV[3]) - updated < tonumber(ARGV[4]) then return {-2, ARGV[i + 2], other} end
+  end
+end
 local cur = redis.call('HGET', KEYS[1], 'id')
 local stale = nil
 if cur then
@@ -108,7 +116,18 @@ func (s *Server) StartRun(ctx context.Context, req *mappingv1.StartRunRequest) (
 	}
 	now := s.now().UnixMilli()
 	keys := []string{key(req.GetTenantId(), "run", req.GetKind()), key(req.GetTenantId(), "kinds"), key(req.GetTenantId(), "runids", req.GetKind())}
-	res, err := startRunScript.Run(ctx, s.rdb, keys, req.GetRunId(), req.GetTrigger(), now, stale.Milliseconds(), req.GetKind()).Slice()
+	args := []any{req.GetRunId(), req.GetTrigger(), now, stale.Milliseconds(), req.GetKind()}
+	for _, k := range req.GetExclusiveKinds() {
+		if k == req.GetKind() {
+			continue
+		}
+		if err := checkID("exclusive_kinds", k); err != nil {
+			return nil, err
+		}
+		keys = append(keys, key(req.GetTenantId(), "run", k))
+		args = append(args, k)
+	}
+	res, err := startRunScript.Run(ctx, s.rdb, keys, args...).Slice()
 	if err != nil {
 		return nil, internal("start run", err)
 	}
@@ -117,6 +136,8 @@ func (s *Server) StartRun(ctx context.Context, req *mappingv1.StartRunRequest) (
 		return nil, status.Errorf(codes.AlreadyExists, "%s run %q has finished", req.GetKind(), req.GetRunId())
 	case -1:
 		return nil, status.Errorf(codes.FailedPrecondition, "a %s run (%v) is already in progress", req.GetKind(), res[1])
+	case -2:
+		return nil, status.Errorf(codes.FailedPrecondition, "a %v run (%v) is in progress, and %s runs wait for it", res[1], res[2], req.GetKind())
 	case 2:
 		abandoned := runFromFields(req.GetKind(), res[1].([]any))
 		abandoned.Status = mappingv1.RunStatus_RUN_STATUS_FAILED

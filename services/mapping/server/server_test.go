@@ -386,6 +386,39 @@ func TestRunsAndHistory(t *testing.T) {
 	}
 }
 
+// A scheduled relation pull must not start beside the import of the same tenant: both read every
+// relation and share one API budget. Another tenant's runs are not affected, and once the import
+// finishes the pull starts.
+func TestExclusiveKindsWaitForEachOther(t *testing.T) {
+	h := newHarness(t)
+	start := func(tenant, kind, id string, exclusive ...string) error {
+		_, err := h.client.StartRun(ctx, &mappingv1.StartRunRequest{TenantId: tenant, Kind: kind, RunId: id, ExclusiveKinds: exclusive})
+		return err
+	}
+	relationKinds := []string{"import", "relation", "relation-scan"}
+	if err := start("acme", "import", "i1", relationKinds...); err != nil {
+		t.Fatal(err)
+	}
+	err := start("acme", "relation-scan", "s1", relationKinds...)
+	wantCode(t, err, codes.FailedPrecondition)
+	if !strings.Contains(status.Convert(err).Message(), "import run (i1)") {
+		t.Fatalf("the refusal should name the running import: %v", err)
+	}
+	if err := start("globex", "relation-scan", "s1", relationKinds...); err != nil {
+		t.Fatalf("another tenant's scan waits for nobody: %v", err)
+	}
+	if err := start("acme", "product", "p1"); err != nil {
+		t.Fatalf("a kind without exclusions runs beside the import: %v", err)
+	}
+	if _, err := h.client.FinishRun(ctx, &mappingv1.FinishRunRequest{TenantId: "acme", Kind: "import", RunId: "i1", Status: mappingv1.RunStatus_RUN_STATUS_SUCCEEDED}); err != nil {
+		t.Fatal(err)
+	}
+	if err := start("acme", "relation-scan", "s2", relationKinds...); err != nil {
+		t.Fatalf("after the import: %v", err)
+	}
+	wantCode(t, start("acme", "import", "i2", relationKinds...), codes.FailedPrecondition)
+}
+
 func TestStaleRunIsAbandoned(t *testing.T) {
 	h := newHarness(t)
 	if _, err := h.client.StartRun(ctx, &mappingv1.StartRunRequest{TenantId: "acme", Kind: "relation", RunId: "r1", StaleAfterMs: 1}); err != nil {
@@ -428,6 +461,28 @@ func TestIssues(t *testing.T) {
 	list, err := h.client.ListIssues(ctx, &mappingv1.ListIssuesRequest{TenantId: "acme"})
 	if err != nil || len(list.Issues) != 2 {
 		t.Fatalf("list = %v, %v", list, err)
+	}
+	// An issue keeps the details a flow needs to retry the record by itself.
+	waiting := &mappingv1.Issue{Key: "invoice/i1/customer_waiting", Code: "customer_waiting", Kind: "invoice", EntityId: "i1",
+		Message: "Invoice 2026001 waits for its customer", Details: map[string]string{"customer_kind": "organization", "customer_id": "t1"}}
+	if _, err := h.client.RecordIssue(ctx, &mappingv1.RecordIssueRequest{TenantId: "acme", Issue: waiting}); err != nil {
+		t.Fatal(err)
+	}
+	list, _ = h.client.ListIssues(ctx, &mappingv1.ListIssuesRequest{TenantId: "acme"})
+	found := false
+	for _, is := range list.Issues {
+		if is.Key == waiting.Key {
+			found = is.Details["customer_id"] == "t1" && is.Details["customer_kind"] == "organization"
+		}
+	}
+	if !found {
+		t.Fatalf("the waiting issue lost its details: %v", list)
+	}
+	waiting.Details = map[string]string{strings.Repeat("k", 101): "v"}
+	_, err = h.client.RecordIssue(ctx, &mappingv1.RecordIssueRequest{TenantId: "acme", Issue: waiting})
+	wantCode(t, err, codes.InvalidArgument)
+	if _, err := h.client.ResolveIssue(ctx, &mappingv1.ResolveIssueRequest{TenantId: "acme", Key: waiting.Key}); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := h.client.ResolveIssue(ctx, &mappingv1.ResolveIssueRequest{TenantId: "acme", Key: "organization/t1/no_debtor_number"}); err != nil {
 		t.Fatal(err)

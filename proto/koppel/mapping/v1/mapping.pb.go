@@ -2780,9 +2780,13 @@ type StartRunRequest struct {
 	RunId    string                 `protobuf:"bytes,3,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
 	Trigger  string                 `protobuf:"bytes,4,opt,name=trigger,proto3" json:"trigger,omitempty"`
 	// A running run not updated for this long is taken as abandoned (default 10 minutes).
-	StaleAfterMs  int64 `protobuf:"varint,5,opt,name=stale_after_ms,json=staleAfterMs,proto3" json:"stale_after_ms,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	StaleAfterMs int64 `protobuf:"varint,5,opt,name=stale_after_ms,json=staleAfterMs,proto3" json:"stale_after_ms,omitempty"`
+	// Kinds that must not run beside this one: StartRun fails with FailedPrecondition, naming the
+	// running kind, while a run of any of them is in progress (for example a scheduled relation
+	// pull while the import runs). The check and the start are one atomic step.
+	ExclusiveKinds []string `protobuf:"bytes,6,rep,name=exclusive_kinds,json=exclusiveKinds,proto3" json:"exclusive_kinds,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *StartRunRequest) Reset() {
@@ -2848,6 +2852,13 @@ func (x *StartRunRequest) GetStaleAfterMs() int64 {
 		return x.StaleAfterMs
 	}
 	return 0
+}
+
+func (x *StartRunRequest) GetExclusiveKinds() []string {
+	if x != nil {
+		return x.ExclusiveKinds
+	}
+	return nil
 }
 
 type StartRunResponse struct {
@@ -3272,10 +3283,13 @@ type Issue struct {
 	// What went wrong, in words a tenant understands.
 	Message string `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
 	// What to do about it.
-	Action        string                 `protobuf:"bytes,6,opt,name=action,proto3" json:"action,omitempty"`
-	FirstSeen     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=first_seen,json=firstSeen,proto3" json:"first_seen,omitempty"`
-	LastSeen      *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
-	Occurrences   int64                  `protobuf:"varint,9,opt,name=occurrences,proto3" json:"occurrences,omitempty"`
+	Action      string                 `protobuf:"bytes,6,opt,name=action,proto3" json:"action,omitempty"`
+	FirstSeen   *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=first_seen,json=firstSeen,proto3" json:"first_seen,omitempty"`
+	LastSeen    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
+	Occurrences int64                  `protobuf:"varint,9,opt,name=occurrences,proto3" json:"occurrences,omitempty"`
+	// Details a flow needs to retry the record by itself, for example the customer an invoice
+	// waits for ("customer_kind", "customer_id") or what fixes it ("retry_on": "links").
+	Details       map[string]string `protobuf:"bytes,10,rep,name=details,proto3" json:"details,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3371,6 +3385,13 @@ func (x *Issue) GetOccurrences() int64 {
 		return x.Occurrences
 	}
 	return 0
+}
+
+func (x *Issue) GetDetails() map[string]string {
+	if x != nil {
+		return x.Details
+	}
+	return nil
 }
 
 type RecordIssueRequest struct {
@@ -4101,13 +4122,14 @@ const file_koppel_mapping_v1_mapping_proto_rawDesc = "" +
 	"\x05total\x18\t \x01(\x03R\x05total\x12\x18\n" +
 	"\amessage\x18\n" +
 	" \x01(\tR\amessage\x12\x18\n" +
-	"\atrigger\x18\v \x01(\tR\atrigger\"\x99\x01\n" +
+	"\atrigger\x18\v \x01(\tR\atrigger\"\xc2\x01\n" +
 	"\x0fStartRunRequest\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x15\n" +
 	"\x06run_id\x18\x03 \x01(\tR\x05runId\x12\x18\n" +
 	"\atrigger\x18\x04 \x01(\tR\atrigger\x12$\n" +
-	"\x0estale_after_ms\x18\x05 \x01(\x03R\fstaleAfterMs\"<\n" +
+	"\x0estale_after_ms\x18\x05 \x01(\x03R\fstaleAfterMs\x12'\n" +
+	"\x0fexclusive_kinds\x18\x06 \x03(\tR\x0eexclusiveKinds\"<\n" +
 	"\x10StartRunResponse\x12(\n" +
 	"\x03run\x18\x01 \x01(\v2\x16.koppel.mapping.v1.RunR\x03run\"\xbb\x01\n" +
 	"\x10UpdateRunRequest\x12\x1b\n" +
@@ -4133,7 +4155,7 @@ const file_koppel_mapping_v1_mapping_proto_rawDesc = "" +
 	"\x05limit\x18\x03 \x01(\x05R\x05limit\"x\n" +
 	"\x10ListRunsResponse\x120\n" +
 	"\acurrent\x18\x01 \x03(\v2\x16.koppel.mapping.v1.RunR\acurrent\x122\n" +
-	"\bfinished\x18\x02 \x03(\v2\x16.koppel.mapping.v1.RunR\bfinished\"\xa6\x02\n" +
+	"\bfinished\x18\x02 \x03(\v2\x16.koppel.mapping.v1.RunR\bfinished\"\xa3\x03\n" +
 	"\x05Issue\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x12\n" +
 	"\x04code\x18\x02 \x01(\tR\x04code\x12\x12\n" +
@@ -4144,7 +4166,12 @@ const file_koppel_mapping_v1_mapping_proto_rawDesc = "" +
 	"\n" +
 	"first_seen\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tfirstSeen\x127\n" +
 	"\tlast_seen\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\x12 \n" +
-	"\voccurrences\x18\t \x01(\x03R\voccurrences\"a\n" +
+	"\voccurrences\x18\t \x01(\x03R\voccurrences\x12?\n" +
+	"\adetails\x18\n" +
+	" \x03(\v2%.koppel.mapping.v1.Issue.DetailsEntryR\adetails\x1a:\n" +
+	"\fDetailsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"a\n" +
 	"\x12RecordIssueRequest\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12.\n" +
 	"\x05issue\x18\x02 \x01(\v2\x18.koppel.mapping.v1.IssueR\x05issue\"E\n" +
@@ -4237,7 +4264,7 @@ func file_koppel_mapping_v1_mapping_proto_rawDescGZIP() []byte {
 }
 
 var file_koppel_mapping_v1_mapping_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_koppel_mapping_v1_mapping_proto_msgTypes = make([]protoimpl.MessageInfo, 69)
+var file_koppel_mapping_v1_mapping_proto_msgTypes = make([]protoimpl.MessageInfo, 70)
 var file_koppel_mapping_v1_mapping_proto_goTypes = []any{
 	(TenantState)(0),                     // 0: koppel.mapping.v1.TenantState
 	(RunStatus)(0),                       // 1: koppel.mapping.v1.RunStatus
@@ -4309,14 +4336,15 @@ var file_koppel_mapping_v1_mapping_proto_goTypes = []any{
 	(*ListHistoryResponse)(nil),          // 67: koppel.mapping.v1.ListHistoryResponse
 	nil,                                  // 68: koppel.mapping.v1.TenantSettings.ScheduleSecondsEntry
 	nil,                                  // 69: koppel.mapping.v1.TenantSettings.LinksEntry
-	nil,                                  // 70: koppel.mapping.v1.HistoryEntry.DetailsEntry
-	(*timestamppb.Timestamp)(nil),        // 71: google.protobuf.Timestamp
+	nil,                                  // 70: koppel.mapping.v1.Issue.DetailsEntry
+	nil,                                  // 71: koppel.mapping.v1.HistoryEntry.DetailsEntry
+	(*timestamppb.Timestamp)(nil),        // 72: google.protobuf.Timestamp
 }
 var file_koppel_mapping_v1_mapping_proto_depIdxs = []int32{
 	0,  // 0: koppel.mapping.v1.Tenant.state:type_name -> koppel.mapping.v1.TenantState
 	3,  // 1: koppel.mapping.v1.Tenant.settings:type_name -> koppel.mapping.v1.TenantSettings
-	71, // 2: koppel.mapping.v1.Tenant.created_at:type_name -> google.protobuf.Timestamp
-	71, // 3: koppel.mapping.v1.Tenant.updated_at:type_name -> google.protobuf.Timestamp
+	72, // 2: koppel.mapping.v1.Tenant.created_at:type_name -> google.protobuf.Timestamp
+	72, // 3: koppel.mapping.v1.Tenant.updated_at:type_name -> google.protobuf.Timestamp
 	68, // 4: koppel.mapping.v1.TenantSettings.schedule_seconds:type_name -> koppel.mapping.v1.TenantSettings.ScheduleSecondsEntry
 	69, // 5: koppel.mapping.v1.TenantSettings.links:type_name -> koppel.mapping.v1.TenantSettings.LinksEntry
 	2,  // 6: koppel.mapping.v1.CreateTenantRequest.tenant:type_name -> koppel.mapping.v1.Tenant
@@ -4328,17 +4356,17 @@ var file_koppel_mapping_v1_mapping_proto_depIdxs = []int32{
 	0,  // 12: koppel.mapping.v1.SetTenantStateRequest.state:type_name -> koppel.mapping.v1.TenantState
 	2,  // 13: koppel.mapping.v1.SetTenantStateResponse.tenant:type_name -> koppel.mapping.v1.Tenant
 	20, // 14: koppel.mapping.v1.ResealSecretsResponse.secrets:type_name -> koppel.mapping.v1.SecretSeal
-	71, // 15: koppel.mapping.v1.Link.synced_at:type_name -> google.protobuf.Timestamp
+	72, // 15: koppel.mapping.v1.Link.synced_at:type_name -> google.protobuf.Timestamp
 	21, // 16: koppel.mapping.v1.CreateLinkResponse.link:type_name -> koppel.mapping.v1.Link
 	21, // 17: koppel.mapping.v1.GetLinkResponse.link:type_name -> koppel.mapping.v1.Link
 	21, // 18: koppel.mapping.v1.BatchGetLinksResponse.links:type_name -> koppel.mapping.v1.Link
 	21, // 19: koppel.mapping.v1.SaveSyncedRecordResponse.link:type_name -> koppel.mapping.v1.Link
-	71, // 20: koppel.mapping.v1.AcquireLeaseResponse.expires_at:type_name -> google.protobuf.Timestamp
-	71, // 21: koppel.mapping.v1.RenewLeaseResponse.expires_at:type_name -> google.protobuf.Timestamp
+	72, // 20: koppel.mapping.v1.AcquireLeaseResponse.expires_at:type_name -> google.protobuf.Timestamp
+	72, // 21: koppel.mapping.v1.RenewLeaseResponse.expires_at:type_name -> google.protobuf.Timestamp
 	1,  // 22: koppel.mapping.v1.Run.status:type_name -> koppel.mapping.v1.RunStatus
-	71, // 23: koppel.mapping.v1.Run.started_at:type_name -> google.protobuf.Timestamp
-	71, // 24: koppel.mapping.v1.Run.updated_at:type_name -> google.protobuf.Timestamp
-	71, // 25: koppel.mapping.v1.Run.finished_at:type_name -> google.protobuf.Timestamp
+	72, // 23: koppel.mapping.v1.Run.started_at:type_name -> google.protobuf.Timestamp
+	72, // 24: koppel.mapping.v1.Run.updated_at:type_name -> google.protobuf.Timestamp
+	72, // 25: koppel.mapping.v1.Run.finished_at:type_name -> google.protobuf.Timestamp
 	46, // 26: koppel.mapping.v1.Run.counts:type_name -> koppel.mapping.v1.RunCounts
 	47, // 27: koppel.mapping.v1.StartRunResponse.run:type_name -> koppel.mapping.v1.Run
 	46, // 28: koppel.mapping.v1.UpdateRunRequest.add:type_name -> koppel.mapping.v1.RunCounts
@@ -4347,78 +4375,79 @@ var file_koppel_mapping_v1_mapping_proto_depIdxs = []int32{
 	47, // 31: koppel.mapping.v1.FinishRunResponse.run:type_name -> koppel.mapping.v1.Run
 	47, // 32: koppel.mapping.v1.ListRunsResponse.current:type_name -> koppel.mapping.v1.Run
 	47, // 33: koppel.mapping.v1.ListRunsResponse.finished:type_name -> koppel.mapping.v1.Run
-	71, // 34: koppel.mapping.v1.Issue.first_seen:type_name -> google.protobuf.Timestamp
-	71, // 35: koppel.mapping.v1.Issue.last_seen:type_name -> google.protobuf.Timestamp
-	56, // 36: koppel.mapping.v1.RecordIssueRequest.issue:type_name -> koppel.mapping.v1.Issue
-	56, // 37: koppel.mapping.v1.RecordIssueResponse.issue:type_name -> koppel.mapping.v1.Issue
-	56, // 38: koppel.mapping.v1.ListIssuesResponse.issues:type_name -> koppel.mapping.v1.Issue
-	71, // 39: koppel.mapping.v1.HistoryEntry.at:type_name -> google.protobuf.Timestamp
-	70, // 40: koppel.mapping.v1.HistoryEntry.details:type_name -> koppel.mapping.v1.HistoryEntry.DetailsEntry
-	63, // 41: koppel.mapping.v1.RecordHistoryRequest.entry:type_name -> koppel.mapping.v1.HistoryEntry
-	63, // 42: koppel.mapping.v1.ListHistoryResponse.entries:type_name -> koppel.mapping.v1.HistoryEntry
-	4,  // 43: koppel.mapping.v1.MappingService.CreateTenant:input_type -> koppel.mapping.v1.CreateTenantRequest
-	6,  // 44: koppel.mapping.v1.MappingService.GetTenant:input_type -> koppel.mapping.v1.GetTenantRequest
-	8,  // 45: koppel.mapping.v1.MappingService.ListTenants:input_type -> koppel.mapping.v1.ListTenantsRequest
-	10, // 46: koppel.mapping.v1.MappingService.UpdateTenantSettings:input_type -> koppel.mapping.v1.UpdateTenantSettingsRequest
-	12, // 47: koppel.mapping.v1.MappingService.SetTenantState:input_type -> koppel.mapping.v1.SetTenantStateRequest
-	14, // 48: koppel.mapping.v1.MappingService.PutSecret:input_type -> koppel.mapping.v1.PutSecretRequest
-	16, // 49: koppel.mapping.v1.MappingService.GetSecret:input_type -> koppel.mapping.v1.GetSecretRequest
-	18, // 50: koppel.mapping.v1.MappingService.ResealSecrets:input_type -> koppel.mapping.v1.ResealSecretsRequest
-	22, // 51: koppel.mapping.v1.MappingService.CreateLink:input_type -> koppel.mapping.v1.CreateLinkRequest
-	24, // 52: koppel.mapping.v1.MappingService.GetLink:input_type -> koppel.mapping.v1.GetLinkRequest
-	26, // 53: koppel.mapping.v1.MappingService.BatchGetLinks:input_type -> koppel.mapping.v1.BatchGetLinksRequest
-	28, // 54: koppel.mapping.v1.MappingService.SaveSyncedRecord:input_type -> koppel.mapping.v1.SaveSyncedRecordRequest
-	30, // 55: koppel.mapping.v1.MappingService.DeleteLink:input_type -> koppel.mapping.v1.DeleteLinkRequest
-	32, // 56: koppel.mapping.v1.MappingService.NextNumber:input_type -> koppel.mapping.v1.NextNumberRequest
-	34, // 57: koppel.mapping.v1.MappingService.RaiseNumber:input_type -> koppel.mapping.v1.RaiseNumberRequest
-	36, // 58: koppel.mapping.v1.MappingService.GetCursor:input_type -> koppel.mapping.v1.GetCursorRequest
-	38, // 59: koppel.mapping.v1.MappingService.SetCursor:input_type -> koppel.mapping.v1.SetCursorRequest
-	40, // 60: koppel.mapping.v1.MappingService.AcquireLease:input_type -> koppel.mapping.v1.AcquireLeaseRequest
-	42, // 61: koppel.mapping.v1.MappingService.RenewLease:input_type -> koppel.mapping.v1.RenewLeaseRequest
-	44, // 62: koppel.mapping.v1.MappingService.ReleaseLease:input_type -> koppel.mapping.v1.ReleaseLeaseRequest
-	48, // 63: koppel.mapping.v1.MappingService.StartRun:input_type -> koppel.mapping.v1.StartRunRequest
-	50, // 64: koppel.mapping.v1.MappingService.UpdateRun:input_type -> koppel.mapping.v1.UpdateRunRequest
-	52, // 65: koppel.mapping.v1.MappingService.FinishRun:input_type -> koppel.mapping.v1.FinishRunRequest
-	54, // 66: koppel.mapping.v1.MappingService.ListRuns:input_type -> koppel.mapping.v1.ListRunsRequest
-	57, // 67: koppel.mapping.v1.MappingService.RecordIssue:input_type -> koppel.mapping.v1.RecordIssueRequest
-	59, // 68: koppel.mapping.v1.MappingService.ResolveIssue:input_type -> koppel.mapping.v1.ResolveIssueRequest
-	61, // 69: koppel.mapping.v1.MappingService.ListIssues:input_type -> koppel.mapping.v1.ListIssuesRequest
-	64, // 70: koppel.mapping.v1.MappingService.RecordHistory:input_type -> koppel.mapping.v1.RecordHistoryRequest
-	66, // 71: koppel.mapping.v1.MappingService.ListHistory:input_type -> koppel.mapping.v1.ListHistoryRequest
-	5,  // 72: koppel.mapping.v1.MappingService.CreateTenant:output_type -> koppel.mapping.v1.CreateTenantResponse
-	7,  // 73: koppel.mapping.v1.MappingService.GetTenant:output_type -> koppel.mapping.v1.GetTenantResponse
-	9,  // 74: koppel.mapping.v1.MappingService.ListTenants:output_type -> koppel.mapping.v1.ListTenantsResponse
-	11, // 75: koppel.mapping.v1.MappingService.UpdateTenantSettings:output_type -> koppel.mapping.v1.UpdateTenantSettingsResponse
-	13, // 76: koppel.mapping.v1.MappingService.SetTenantState:output_type -> koppel.mapping.v1.SetTenantStateResponse
-	15, // 77: koppel.mapping.v1.MappingService.PutSecret:output_type -> koppel.mapping.v1.PutSecretResponse
-	17, // 78: koppel.mapping.v1.MappingService.GetSecret:output_type -> koppel.mapping.v1.GetSecretResponse
-	19, // 79: koppel.mapping.v1.MappingService.ResealSecrets:output_type -> koppel.mapping.v1.ResealSecretsResponse
-	23, // 80: koppel.mapping.v1.MappingService.CreateLink:output_type -> koppel.mapping.v1.CreateLinkResponse
-	25, // 81: koppel.mapping.v1.MappingService.GetLink:output_type -> koppel.mapping.v1.GetLinkResponse
-	27, // 82: koppel.mapping.v1.MappingService.BatchGetLinks:output_type -> koppel.mapping.v1.BatchGetLinksResponse
-	29, // 83: koppel.mapping.v1.MappingService.SaveSyncedRecord:output_type -> koppel.mapping.v1.SaveSyncedRecordResponse
-	31, // 84: koppel.mapping.v1.MappingService.DeleteLink:output_type -> koppel.mapping.v1.DeleteLinkResponse
-	33, // 85: koppel.mapping.v1.MappingService.NextNumber:output_type -> koppel.mapping.v1.NextNumberResponse
-	35, // 86: koppel.mapping.v1.MappingService.RaiseNumber:output_type -> koppel.mapping.v1.RaiseNumberResponse
-	37, // 87: koppel.mapping.v1.MappingService.GetCursor:output_type -> koppel.mapping.v1.GetCursorResponse
-	39, // 88: koppel.mapping.v1.MappingService.SetCursor:output_type -> koppel.mapping.v1.SetCursorResponse
-	41, // 89: koppel.mapping.v1.MappingService.AcquireLease:output_type -> koppel.mapping.v1.AcquireLeaseResponse
-	43, // 90: koppel.mapping.v1.MappingService.RenewLease:output_type -> koppel.mapping.v1.RenewLeaseResponse
-	45, // 91: koppel.mapping.v1.MappingService.ReleaseLease:output_type -> koppel.mapping.v1.ReleaseLeaseResponse
-	49, // 92: koppel.mapping.v1.MappingService.StartRun:output_type -> koppel.mapping.v1.StartRunResponse
-	51, // 93: koppel.mapping.v1.MappingService.UpdateRun:output_type -> koppel.mapping.v1.UpdateRunResponse
-	53, // 94: koppel.mapping.v1.MappingService.FinishRun:output_type -> koppel.mapping.v1.FinishRunResponse
-	55, // 95: koppel.mapping.v1.MappingService.ListRuns:output_type -> koppel.mapping.v1.ListRunsResponse
-	58, // 96: koppel.mapping.v1.MappingService.RecordIssue:output_type -> koppel.mapping.v1.RecordIssueResponse
-	60, // 97: koppel.mapping.v1.MappingService.ResolveIssue:output_type -> koppel.mapping.v1.ResolveIssueResponse
-	62, // 98: koppel.mapping.v1.MappingService.ListIssues:output_type -> koppel.mapping.v1.ListIssuesResponse
-	65, // 99: koppel.mapping.v1.MappingService.RecordHistory:output_type -> koppel.mapping.v1.RecordHistoryResponse
-	67, // 100: koppel.mapping.v1.MappingService.ListHistory:output_type -> koppel.mapping.v1.ListHistoryResponse
-	72, // [72:101] is the sub-list for method output_type
-	43, // [43:72] is the sub-list for method input_type
-	43, // [43:43] is the sub-list for extension type_name
-	43, // [43:43] is the sub-list for extension extendee
-	0,  // [0:43] is the sub-list for field type_name
+	72, // 34: koppel.mapping.v1.Issue.first_seen:type_name -> google.protobuf.Timestamp
+	72, // 35: koppel.mapping.v1.Issue.last_seen:type_name -> google.protobuf.Timestamp
+	70, // 36: koppel.mapping.v1.Issue.details:type_name -> koppel.mapping.v1.Issue.DetailsEntry
+	56, // 37: koppel.mapping.v1.RecordIssueRequest.issue:type_name -> koppel.mapping.v1.Issue
+	56, // 38: koppel.mapping.v1.RecordIssueResponse.issue:type_name -> koppel.mapping.v1.Issue
+	56, // 39: koppel.mapping.v1.ListIssuesResponse.issues:type_name -> koppel.mapping.v1.Issue
+	72, // 40: koppel.mapping.v1.HistoryEntry.at:type_name -> google.protobuf.Timestamp
+	71, // 41: koppel.mapping.v1.HistoryEntry.details:type_name -> koppel.mapping.v1.HistoryEntry.DetailsEntry
+	63, // 42: koppel.mapping.v1.RecordHistoryRequest.entry:type_name -> koppel.mapping.v1.HistoryEntry
+	63, // 43: koppel.mapping.v1.ListHistoryResponse.entries:type_name -> koppel.mapping.v1.HistoryEntry
+	4,  // 44: koppel.mapping.v1.MappingService.CreateTenant:input_type -> koppel.mapping.v1.CreateTenantRequest
+	6,  // 45: koppel.mapping.v1.MappingService.GetTenant:input_type -> koppel.mapping.v1.GetTenantRequest
+	8,  // 46: koppel.mapping.v1.MappingService.ListTenants:input_type -> koppel.mapping.v1.ListTenantsRequest
+	10, // 47: koppel.mapping.v1.MappingService.UpdateTenantSettings:input_type -> koppel.mapping.v1.UpdateTenantSettingsRequest
+	12, // 48: koppel.mapping.v1.MappingService.SetTenantState:input_type -> koppel.mapping.v1.SetTenantStateRequest
+	14, // 49: koppel.mapping.v1.MappingService.PutSecret:input_type -> koppel.mapping.v1.PutSecretRequest
+	16, // 50: koppel.mapping.v1.MappingService.GetSecret:input_type -> koppel.mapping.v1.GetSecretRequest
+	18, // 51: koppel.mapping.v1.MappingService.ResealSecrets:input_type -> koppel.mapping.v1.ResealSecretsRequest
+	22, // 52: koppel.mapping.v1.MappingService.CreateLink:input_type -> koppel.mapping.v1.CreateLinkRequest
+	24, // 53: koppel.mapping.v1.MappingService.GetLink:input_type -> koppel.mapping.v1.GetLinkRequest
+	26, // 54: koppel.mapping.v1.MappingService.BatchGetLinks:input_type -> koppel.mapping.v1.BatchGetLinksRequest
+	28, // 55: koppel.mapping.v1.MappingService.SaveSyncedRecord:input_type -> koppel.mapping.v1.SaveSyncedRecordRequest
+	30, // 56: koppel.mapping.v1.MappingService.DeleteLink:input_type -> koppel.mapping.v1.DeleteLinkRequest
+	32, // 57: koppel.mapping.v1.MappingService.NextNumber:input_type -> koppel.mapping.v1.NextNumberRequest
+	34, // 58: koppel.mapping.v1.MappingService.RaiseNumber:input_type -> koppel.mapping.v1.RaiseNumberRequest
+	36, // 59: koppel.mapping.v1.MappingService.GetCursor:input_type -> koppel.mapping.v1.GetCursorRequest
+	38, // 60: koppel.mapping.v1.MappingService.SetCursor:input_type -> koppel.mapping.v1.SetCursorRequest
+	40, // 61: koppel.mapping.v1.MappingService.AcquireLease:input_type -> koppel.mapping.v1.AcquireLeaseRequest
+	42, // 62: koppel.mapping.v1.MappingService.RenewLease:input_type -> koppel.mapping.v1.RenewLeaseRequest
+	44, // 63: koppel.mapping.v1.MappingService.ReleaseLease:input_type -> koppel.mapping.v1.ReleaseLeaseRequest
+	48, // 64: koppel.mapping.v1.MappingService.StartRun:input_type -> koppel.mapping.v1.StartRunRequest
+	50, // 65: koppel.mapping.v1.MappingService.UpdateRun:input_type -> koppel.mapping.v1.UpdateRunRequest
+	52, // 66: koppel.mapping.v1.MappingService.FinishRun:input_type -> koppel.mapping.v1.FinishRunRequest
+	54, // 67: koppel.mapping.v1.MappingService.ListRuns:input_type -> koppel.mapping.v1.ListRunsRequest
+	57, // 68: koppel.mapping.v1.MappingService.RecordIssue:input_type -> koppel.mapping.v1.RecordIssueRequest
+	59, // 69: koppel.mapping.v1.MappingService.ResolveIssue:input_type -> koppel.mapping.v1.ResolveIssueRequest
+	61, // 70: koppel.mapping.v1.MappingService.ListIssues:input_type -> koppel.mapping.v1.ListIssuesRequest
+	64, // 71: koppel.mapping.v1.MappingService.RecordHistory:input_type -> koppel.mapping.v1.RecordHistoryRequest
+	66, // 72: koppel.mapping.v1.MappingService.ListHistory:input_type -> koppel.mapping.v1.ListHistoryRequest
+	5,  // 73: koppel.mapping.v1.MappingService.CreateTenant:output_type -> koppel.mapping.v1.CreateTenantResponse
+	7,  // 74: koppel.mapping.v1.MappingService.GetTenant:output_type -> koppel.mapping.v1.GetTenantResponse
+	9,  // 75: koppel.mapping.v1.MappingService.ListTenants:output_type -> koppel.mapping.v1.ListTenantsResponse
+	11, // 76: koppel.mapping.v1.MappingService.UpdateTenantSettings:output_type -> koppel.mapping.v1.UpdateTenantSettingsResponse
+	13, // 77: koppel.mapping.v1.MappingService.SetTenantState:output_type -> koppel.mapping.v1.SetTenantStateResponse
+	15, // 78: koppel.mapping.v1.MappingService.PutSecret:output_type -> koppel.mapping.v1.PutSecretResponse
+	17, // 79: koppel.mapping.v1.MappingService.GetSecret:output_type -> koppel.mapping.v1.GetSecretResponse
+	19, // 80: koppel.mapping.v1.MappingService.ResealSecrets:output_type -> koppel.mapping.v1.ResealSecretsResponse
+	23, // 81: koppel.mapping.v1.MappingService.CreateLink:output_type -> koppel.mapping.v1.CreateLinkResponse
+	25, // 82: koppel.mapping.v1.MappingService.GetLink:output_type -> koppel.mapping.v1.GetLinkResponse
+	27, // 83: koppel.mapping.v1.MappingService.BatchGetLinks:output_type -> koppel.mapping.v1.BatchGetLinksResponse
+	29, // 84: koppel.mapping.v1.MappingService.SaveSyncedRecord:output_type -> koppel.mapping.v1.SaveSyncedRecordResponse
+	31, // 85: koppel.mapping.v1.MappingService.DeleteLink:output_type -> koppel.mapping.v1.DeleteLinkResponse
+	33, // 86: koppel.mapping.v1.MappingService.NextNumber:output_type -> koppel.mapping.v1.NextNumberResponse
+	35, // 87: koppel.mapping.v1.MappingService.RaiseNumber:output_type -> koppel.mapping.v1.RaiseNumberResponse
+	37, // 88: koppel.mapping.v1.MappingService.GetCursor:output_type -> koppel.mapping.v1.GetCursorResponse
+	39, // 89: koppel.mapping.v1.MappingService.SetCursor:output_type -> koppel.mapping.v1.SetCursorResponse
+	41, // 90: koppel.mapping.v1.MappingService.AcquireLease:output_type -> koppel.mapping.v1.AcquireLeaseResponse
+	43, // 91: koppel.mapping.v1.MappingService.RenewLease:output_type -> koppel.mapping.v1.RenewLeaseResponse
+	45, // 92: koppel.mapping.v1.MappingService.ReleaseLease:output_type -> koppel.mapping.v1.ReleaseLeaseResponse
+	49, // 93: koppel.mapping.v1.MappingService.StartRun:output_type -> koppel.mapping.v1.StartRunResponse
+	51, // 94: koppel.mapping.v1.MappingService.UpdateRun:output_type -> koppel.mapping.v1.UpdateRunResponse
+	53, // 95: koppel.mapping.v1.MappingService.FinishRun:output_type -> koppel.mapping.v1.FinishRunResponse
+	55, // 96: koppel.mapping.v1.MappingService.ListRuns:output_type -> koppel.mapping.v1.ListRunsResponse
+	58, // 97: koppel.mapping.v1.MappingService.RecordIssue:output_type -> koppel.mapping.v1.RecordIssueResponse
+	60, // 98: koppel.mapping.v1.MappingService.ResolveIssue:output_type -> koppel.mapping.v1.ResolveIssueResponse
+	62, // 99: koppel.mapping.v1.MappingService.ListIssues:output_type -> koppel.mapping.v1.ListIssuesResponse
+	65, // 100: koppel.mapping.v1.MappingService.RecordHistory:output_type -> koppel.mapping.v1.RecordHistoryResponse
+	67, // 101: koppel.mapping.v1.MappingService.ListHistory:output_type -> koppel.mapping.v1.ListHistoryResponse
+	73, // [73:102] is the sub-list for method output_type
+	44, // [44:73] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_koppel_mapping_v1_mapping_proto_init() }
@@ -4432,7 +4461,7 @@ func file_koppel_mapping_v1_mapping_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_koppel_mapping_v1_mapping_proto_rawDesc), len(file_koppel_mapping_v1_mapping_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   69,
+			NumMessages:   70,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
