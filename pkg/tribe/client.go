@@ -31,10 +31,13 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultBaseURL     = "https://api.tribecrm.nl"
-	DefaultAuthURL     = "https://auth.tribecrm.nl"
-	DefaultPageSize    = 100
-	DefaultCallTimeout = 2 * time.Minute
+	DefaultBaseURL  = "https://api.tribecrm.nl"
+	DefaultAuthURL  = "https://auth.tribecrm.nl"
+	DefaultPageSize = 100
+	// DefaultBulkPageSize is the $top of a bulk listing (Query.Bulk). Tribe's largest page is
+	// UNCONFIRMED: a server that refuses it (400) or quietly sends fewer is handled, see List.
+	DefaultBulkPageSize = 1000
+	DefaultCallTimeout  = 2 * time.Minute
 	// DefaultExternalIDField holds the e-Boekhouden ID on Tribe records (C5 uses ImportId the
 	// same way), so links can be rebuilt from Tribe alone.
 	DefaultExternalIDField = "ImportId"
@@ -83,6 +86,9 @@ type Config struct {
 	CallTimeout time.Duration
 	// PageSize is the $top of each page when listing. Default DefaultPageSize.
 	PageSize int
+	// BulkPageSize is the $top of each page of a bulk listing (Query.Bulk), which reads a whole
+	// set once instead of querying it record by record. Default DefaultBulkPageSize.
+	BulkPageSize int
 	// ExternalIDField is the field holding the e-Boekhouden ID. Default DefaultExternalIDField;
 	// a custom field name ("_<guid with __>") works too.
 	ExternalIDField string
@@ -106,6 +112,9 @@ type Client struct {
 	tok *oauth2.Token
 
 	postUpdates atomic.Bool
+	// bulkCap is the largest page the server was seen to give a bulk listing, once it refused or
+	// cut a larger one; 0 until then.
+	bulkCap atomic.Int64
 }
 
 // New returns a client; it does not call Tribe (Ping does).
@@ -130,6 +139,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.CallTimeout <= 0 {
 		cfg.CallTimeout = DefaultCallTimeout
+	}
+	if cfg.BulkPageSize <= 0 {
+		cfg.BulkPageSize = DefaultBulkPageSize
 	}
 	if cfg.PageSize <= 0 {
 		cfg.PageSize = DefaultPageSize

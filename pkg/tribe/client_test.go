@@ -154,7 +154,7 @@ func TestEntitiesRoundTrip(t *testing.T) {
 
 		// Customer with a new organisation in one call (deep insert).
 		ident, _ := c.Identity(ctx)
-		relID, err := c.CreateRelationship(ctx, tribe.SetOrgCustomer, tribe.RelationshipInput{
+		created, err := c.CreateRelationship(ctx, tribe.SetOrgCustomer, tribe.RelationshipInput{
 			Relation:          tribe.Link(ident.RelationID),
 			NewOrganization:   &tribe.OrganizationInput{Name: tribe.Ptr("Bakkerij 't Hoekje B.V."), DebtorNumber: tribe.Ptr("10042"), VATNumber: tribe.Ptr("NL001234567B01")},
 			PaymentTermInDays: tribe.Ptr(30),
@@ -163,6 +163,7 @@ func TestEntitiesRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("CreateRelationship: %v", err)
 		}
+		relID := created.ID
 		rel, err := c.Relationship(ctx, tribe.SetOrgCustomer, relID, tribe.Q().Expand("Organization"))
 		if err != nil || rel.Organization == nil || rel.Organization.Name != "Bakkerij 't Hoekje B.V." || *rel.PaymentTermInDays != 30 || rel.ExternalID != "eb-rel-1" {
 			t.Fatalf("Relationship = %+v, %v", rel, err)
@@ -430,5 +431,67 @@ func TestWebhookManagement(t *testing.T) {
 	}
 	if err := f.c.DeleteWebhook(f.ctx, w.ID); !tribe.IsNotFound(err) {
 		t.Fatalf("second delete: %v", err)
+	}
+}
+
+// A bulk listing asks for large pages. Tribe's largest page is UNCONFIRMED: whether the server
+// serves it, refuses it or quietly cuts it, every record is read exactly once.
+func TestBulkListingSurvivesEveryPageLimit(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		opts tribesim.Options
+	}{
+		{"no limit", tribesim.Options{}},
+		{"cut to 100", tribesim.Options{MaxTop: 100}},
+		{"refuses over 100", tribesim.Options{MaxTop: 100, MaxTopRefuses: true}},
+		{"server pages of 30", tribesim.Options{ServerPageSize: 30}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t, c.opts, tribesim.EnvironmentSpec{ID: "t1", Generate: &tribesim.GenerateSpec{Organizations: 250}}, nil)
+			for round := range 2 {
+				orgs, err := tribe.Collect(f.c.Organizations(f.ctx, tribe.Q().Select("ID", "DebtorNumber").Bulk()))
+				if err != nil {
+					t.Fatal(err)
+				}
+				seen := map[string]bool{}
+				for _, o := range orgs {
+					if seen[o.ID] {
+						t.Fatalf("round %d: %s read twice", round, o.ID)
+					}
+					seen[o.ID] = true
+				}
+				// 250 generated plus the own organisation.
+				if len(orgs) != 251 {
+					t.Fatalf("round %d: %d organisations, want 251", round, len(orgs))
+				}
+			}
+		})
+	}
+}
+
+// A customer created with its organisation in one call (deep insert) yields the organisation's ID
+// whether Tribe's answer is expanded (as OData 4.0 asks) or not.
+func TestDeepInsertAnswer(t *testing.T) {
+	for _, plain := range []bool{false, true} {
+		f := newFixture(t, tribesim.Options{PlainCreateAnswer: plain}, tribesim.EnvironmentSpec{ID: "t1"}, nil)
+		ident, err := f.c.Identity(f.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		created, err := f.c.CreateRelationship(f.ctx, tribe.SetOrgCustomer, tribe.RelationshipInput{Relation: tribe.Link(ident.RelationID),
+			NewOrganization: &tribe.OrganizationInput{Name: tribe.Ptr("Bos Groep"), NewInvoiceAddress: &tribe.AddressInput{Street: tribe.Ptr("Hoofdweg"), City: tribe.Ptr("Zwolle")}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := created.Organization != nil && created.Organization.ID != ""; got == plain {
+			t.Fatalf("plain answer %v: organisation in the answer = %v", plain, got)
+		}
+		rel, err := f.c.Relationship(f.ctx, tribe.SetOrgCustomer, created.ID, tribe.Q().Expand("Organization", tribe.Q().Expand("InvoiceAddress")))
+		if err != nil || rel.Organization == nil || rel.Organization.InvoiceAddress == nil || rel.Organization.InvoiceAddress.City != "Zwolle" {
+			t.Fatalf("deep insert stored %+v, %v", rel.Organization, err)
+		}
+		if !plain && created.Organization.InvoiceAddress.ID != rel.Organization.InvoiceAddress.ID {
+			t.Fatal("the expanded answer names another address")
+		}
 	}
 }

@@ -114,6 +114,22 @@ type Person struct {
 	MobilePhoneNumber string `json:"MobilePhoneNumber"`
 }
 
+// KeyRow is a relation's keys, as a listing for matching selects them (ID, debtor and creditor
+// number, the external ID).
+type KeyRow struct {
+	Meta
+	DebtorNumber   string `json:"DebtorNumber"`
+	CreditorNumber string `json:"CreditorNumber"`
+	ExternalID     string `json:"-"`
+}
+
+func (r *KeyRow) setExtras(cfg *Config, m map[string]json.RawMessage) {
+	r.ExternalID = rawString(m, cfg.ExternalIDField)
+}
+
+// ExternalIDField is the field that holds the e-Boekhouden ID on Tribe records.
+func (c *Client) ExternalIDField() string { return c.cfg.ExternalIDField }
+
 // Relationship is any relationship record (customer, supplier, contact, employee, identity):
 // Relation is the parent (usually the own organisation), Organization or Person the child.
 type Relationship struct {
@@ -208,8 +224,12 @@ type OrganizationInput struct {
 	ChamberOfCommerceNumber, ChamberOfCommerceName, IBAN, BIC, BankName        *string
 	DebtorNumber, CreditorNumber                                               *string
 	VisitingAddress, PostalAddress, InvoiceAddress                             *Ref
-	ExternalID                                                                 *string `tribe:"$external"`
-	Extra                                                                      Fields
+	// NewPostalAddress and NewInvoiceAddress create the address in the same call (deep insert);
+	// set either the Ref or the New one of a kind, not both.
+	NewPostalAddress  *AddressInput `tribe:"PostalAddress"`
+	NewInvoiceAddress *AddressInput `tribe:"InvoiceAddress"`
+	ExternalID        *string       `tribe:"$external"`
+	Extra             Fields
 }
 
 // PersonInput creates or changes a person. LastName is required on create.
@@ -218,8 +238,11 @@ type PersonInput struct {
 	EmailAddress, PhoneNumber, MobilePhoneNumber, IBAN, BIC  *string
 	DebtorNumber, CreditorNumber                             *string
 	VisitingAddress, PostalAddress, InvoiceAddress           *Ref
-	ExternalID                                               *string `tribe:"$external"`
-	Extra                                                    Fields
+	// NewPostalAddress and NewInvoiceAddress create the address in the same call (deep insert).
+	NewPostalAddress  *AddressInput `tribe:"PostalAddress"`
+	NewInvoiceAddress *AddressInput `tribe:"InvoiceAddress"`
+	ExternalID        *string       `tribe:"$external"`
+	Extra             Fields
 }
 
 // RelationshipInput creates or changes a relationship. Link an existing child with Organization
@@ -330,9 +353,21 @@ func (c *Client) Relationship(ctx context.Context, set, id string, q Query) (Rel
 	return Get[Relationship](ctx, c, set, id, q)
 }
 
-// CreateRelationship creates a relationship of set and returns its ID.
-func (c *Client) CreateRelationship(ctx context.Context, set string, in RelationshipInput) (string, error) {
-	return c.Create(ctx, set, in)
+// CreateRelationship creates a relationship of set and returns it as Tribe answered. After a
+// deep insert (NewOrganization, NewPerson) OData 4.0 has the answer expanded to the level of the
+// request, so Organization or Person carries the new relation's ID; whether Tribe does so is
+// UNCONFIRMED, so either may be nil, and the caller reads the relationship when it needs them.
+func (c *Client) CreateRelationship(ctx context.Context, set string, in RelationshipInput) (Relationship, error) {
+	endpoint := "POST " + odataPath + set
+	body, err := c.write(ctx, http.MethodPost, set, "", in, endpoint)
+	if err != nil {
+		return Relationship{}, err
+	}
+	r, err := decodeEntity[Relationship](&c.cfg, body)
+	if err != nil || !reGUID.MatchString(r.ID) {
+		return Relationship{}, fmt.Errorf("%s: the answer carries no ID", endpoint)
+	}
+	return r, nil
 }
 
 // UpdateRelationship changes the given fields of a relationship.

@@ -150,13 +150,25 @@ func List[T any](ctx context.Context, c *Client, set string, q Query) iter.Seq2[
 		}
 		// A client page is one $top/$skip request; the server may split it further with
 		// nextLinks, which are followed before the next client page is asked for.
+		pageSize := c.cfg.PageSize
+		if q.bulk {
+			pageSize = c.cfg.BulkPageSize
+			if n := int(c.bulkCap.Load()); n > 0 {
+				pageSize = min(pageSize, n)
+			}
+		}
+		// A page larger than the size client code is seen to use may be cut short by a server
+		// that caps $top without a nextLink (UNCONFIRMED); then a short page does not prove the
+		// end, and one more page is asked for.
+		unproven := func() bool { return pageSize > DefaultPageSize && c.bulkCap.Load() == 0 }
 		got, skip, next, want, pageGot := 0, q.skip, "", 0, 0
+		short := 0 // the size of the last page that came back short without ending the listing
 		for {
 			k := call{method: http.MethodGet, endpoint: endpoint}
 			if next != "" {
 				k.rawURL = next
 			} else {
-				want = c.cfg.PageSize
+				want = pageSize
 				if q.hasTop {
 					want = min(want, q.top-got)
 				}
@@ -167,6 +179,13 @@ func List[T any](ctx context.Context, c *Client, set string, q Query) iter.Seq2[
 				k.path, k.query = p, encodeParams(q.params(want, skip, true))
 			}
 			body, _, err := c.do(ctx, k)
+			var api *APIError
+			if next == "" && unproven() && errors.As(err, &api) && api.StatusCode == http.StatusBadRequest {
+				// The server refuses a page this large: fall back to the proven size.
+				c.bulkCap.Store(DefaultPageSize)
+				pageSize = DefaultPageSize
+				continue
+			}
 			if err != nil {
 				yield(zero, err)
 				return
@@ -203,8 +222,16 @@ func List[T any](ctx context.Context, c *Client, set string, q Query) iter.Seq2[
 				continue
 			}
 			next = ""
-			if pageGot < want {
+			if pageGot > 0 && short > 0 {
+				// A short page was not the end: the server cuts pages at that size.
+				c.bulkCap.Store(int64(short))
+				pageSize, want, short = min(pageSize, short), min(want, short), 0
+			}
+			if pageGot == 0 || (pageGot < want && !unproven()) {
 				return
+			}
+			if pageGot < want {
+				short = pageGot
 			}
 			skip += pageGot
 		}

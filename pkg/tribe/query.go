@@ -183,6 +183,7 @@ type Query struct {
 	skip    int
 	hasTop  bool
 	count   bool
+	bulk    bool
 	err     error
 }
 
@@ -272,6 +273,10 @@ func (q Query) Skip(n int) Query {
 	q.skip = n
 	return q
 }
+
+// Bulk lists in pages of Config.BulkPageSize instead of Config.PageSize: for reading a whole set
+// once (selecting few fields), where the number of calls matters more than the size of each.
+func (q Query) Bulk() Query { q.bulk = true; return q }
 
 // Count asks for @odata.count.
 func (q Query) Count() Query { q.count = true; return q }

@@ -311,6 +311,9 @@ func (s *Simulator) routeLocked(w http.ResponseWriter, r *http.Request, e *env, 
 			w.WriteHeader(http.StatusNoContent)
 			return nil
 		}
+		if mode == modeCreate && !s.opts.PlainCreateAnswer {
+			return s.writeEntityAs(w, status, e, out, s.deepInsertExpand(s.schema.get(out.set), body))
+		}
 		return s.writeEntity(w, status, e, out)
 	case (r.Method == http.MethodPut || r.Method == http.MethodPatch) && rec != nil:
 		body, err := decodeBody(r)
@@ -344,7 +347,12 @@ func (s *Simulator) routeLocked(w http.ResponseWriter, r *http.Request, e *env, 
 }
 
 func (s *Simulator) writeEntity(w http.ResponseWriter, status int, e *env, rec *record) error {
-	out := s.render(e, rec, nil, false)
+	return s.writeEntityAs(w, status, e, rec, nil)
+}
+
+// writeEntityAs answers with rec rendered with the query options o (nil: no expansion).
+func (s *Simulator) writeEntityAs(w http.ResponseWriter, status int, e *env, rec *record, o *queryOpts) error {
+	out := s.render(e, rec, o, false)
 	out["@odata.context"] = "$metadata#OData." + rec.set + "/$entity"
 	writeJSON(w, status, out)
 	return nil
@@ -370,6 +378,12 @@ func (s *Simulator) serveList(w http.ResponseWriter, r *http.Request, e *env, t 
 	if err != nil {
 		return err
 	}
+	if max := s.opts.MaxTop; max > 0 && o.top > max {
+		if s.opts.MaxTopRefuses {
+			return badReq("$top %d exceeds the maximum page size of %d", o.top, max)
+		}
+		o.top = max
+	}
 	total := len(recs)
 	window := recs[min(o.skip, len(recs)):]
 	if o.top >= 0 && o.top < len(window) {
@@ -391,6 +405,28 @@ func (s *Simulator) serveList(w http.ResponseWriter, r *http.Request, e *env, t 
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// deepInsertExpand expands an answer to the navigations a create body filled in (deep insert), to
+// the depth they were given, as OData 4.0 asks of a 201 answer.
+func (s *Simulator) deepInsertExpand(t *entityType, body map[string]any) *queryOpts {
+	o := &queryOpts{top: -1, expand: map[string]*queryOpts{}}
+	for k, v := range body {
+		obj, ok := v.(map[string]any)
+		nav, isNav := t.Navs[k]
+		if !ok || !isNav {
+			continue
+		}
+		if _, link := obj["ID"]; link {
+			o.expand[k] = &queryOpts{top: -1, sel: []string{"ID"}}
+		} else if child := s.schema.get(nav.Target); child != nil {
+			o.expand[k] = s.deepInsertExpand(child, obj)
+		} else {
+			continue
+		}
+		o.expOrd = append(o.expOrd, k)
+	}
+	return o
 }
 
 // nextLink is the absolute URL of the next server page: the same query plus $skiptoken.

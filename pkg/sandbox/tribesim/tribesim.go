@@ -44,8 +44,16 @@ type Options struct {
 	// ServerPageSize, when positive, caps every list response at that many records and adds an
 	// @odata.nextLink. Default 0: no server paging (as the client code seen in the wild assumes).
 	ServerPageSize int
+	// MaxTop is the largest $top the server serves (UNCONFIRMED for Tribe); 0 serves any.
+	MaxTop int
+	// MaxTopRefuses makes a larger $top a 400 instead of a page cut to MaxTop without a nextLink.
+	MaxTopRefuses bool
 	// CreateStatus is the status of a successful create: 200 or 201. Default 201.
 	CreateStatus int
+	// PlainCreateAnswer answers a deep insert with the created entity alone. Default false: the
+	// answer is expanded to the level of the request, as OData 4.0 demands (whether Tribe does
+	// is UNCONFIRMED), so the IDs of the records created with it are in it.
+	PlainCreateAnswer bool
 	// UpdateNoContent answers a successful update with 204 and no body instead of 200 and the entity.
 	UpdateNoContent bool
 	// PutReplaces makes PUT a full replacement (fields absent from the body become null). Default
