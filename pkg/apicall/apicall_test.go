@@ -314,3 +314,47 @@ func TestAdaptiveLimiterWaitsAndCancels(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// A call that would wait longer than its context allows for the tenant's budget fails at once
+// with the predicted wait, takes no token, and leaves other tenants alone.
+func TestBudgetWaitIsHandedBack(t *testing.T) {
+	now := time.Unix(0, 0)
+	l := NewAdaptiveLimiter(2, 1, WithClock(func() time.Time { return now }))
+	ctx := WithMaxBudgetWait(context.Background(), time.Second)
+	if _, err := l.Wait(ctx, "busy"); err != nil {
+		t.Fatal(err)
+	}
+	// Three more queue up behind without the limit (an import holding on).
+	for range 3 {
+		go func() { _, _ = l.Wait(context.Background(), "busy") }()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := l.Wait(ctx, "busy")
+		var be *BudgetError
+		if errors.As(err, &be) {
+			if be.Wait <= time.Second || be.Wait > 3*time.Second {
+				t.Fatalf("predicted wait %v, want just over 1 s to 2 s", be.Wait)
+			}
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the limiter never handed back a call over budget")
+		}
+	}
+	if w, err := l.Wait(ctx, "quiet"); w != 0 || err != nil {
+		t.Fatalf("another tenant waited %v, %v", w, err)
+	}
+	c, err := New("test", WithLimiter(l), WithRegisterer(prometheus.NewRegistry()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Do(ctx, &Request{URL: "http://127.0.0.1:1/", Tenant: "busy"})
+	var be *BudgetError
+	if !errors.As(err, &be) {
+		t.Fatalf("Do over budget: %v", err)
+	}
+}

@@ -2,9 +2,35 @@ package apicall
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 )
+
+// BudgetError is returned, instead of waiting, by a call whose tenant is out of budget for longer
+// than its context allows (WithMaxBudgetWait). Wait is how long the limiter predicts the call
+// would have waited: the delay after which a message handed back stands a fair chance.
+type BudgetError struct {
+	Wait time.Duration
+}
+
+func (e *BudgetError) Error() string {
+	return fmt.Sprintf("out of API budget for about %v", e.Wait.Round(time.Millisecond))
+}
+
+type maxWaitKey struct{}
+
+// WithMaxBudgetWait returns a context in which a call that would wait more than d for its
+// tenant's budget fails at once with a *BudgetError. A message handler uses it to hand its
+// message back instead of holding a worker slot that another tenant's message could use.
+func WithMaxBudgetWait(ctx context.Context, d time.Duration) context.Context {
+	return context.WithValue(ctx, maxWaitKey{}, d)
+}
+
+func maxBudgetWait(ctx context.Context) (time.Duration, bool) {
+	d, ok := ctx.Value(maxWaitKey{}).(time.Duration)
+	return d, ok
+}
 
 // Defaults of an AdaptiveLimiter's options.
 const (
@@ -103,7 +129,9 @@ func (l *AdaptiveLimiter) bucketFor(key string, now time.Time) *bucket {
 }
 
 // Wait takes a token for key, waiting for one if needed, and reports how long it waited. A
-// cancelled context returns its error; the token taken is then given back.
+// cancelled context returns its error; the token taken is then given back. When the context
+// carries a maximum wait (WithMaxBudgetWait) and the wait would be longer, it takes no token and
+// returns a *BudgetError at once.
 func (l *AdaptiveLimiter) Wait(ctx context.Context, key string) (time.Duration, error) {
 	l.mu.Lock()
 	now := l.now()
@@ -112,6 +140,11 @@ func (l *AdaptiveLimiter) Wait(ctx context.Context, key string) (time.Duration, 
 	var wait time.Duration
 	if b.tokens < 0 {
 		wait = time.Duration(-b.tokens / b.rate * float64(time.Second))
+	}
+	if limit, ok := maxBudgetWait(ctx); ok && wait > limit {
+		b.tokens++
+		l.mu.Unlock()
+		return 0, &BudgetError{Wait: wait}
 	}
 	l.mu.Unlock()
 	if wait <= 0 {

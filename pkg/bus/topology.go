@@ -26,6 +26,24 @@ const (
 	KindPayment      = "payment"
 )
 
+// exclusiveGroups are kinds that do the same work with one tenant's API budget: the import, the
+// periodic relation pull and the relation scan each read every e-Boekhouden relation, so a run
+// of one does not start while a run of another is in progress for the tenant.
+var exclusiveGroups = [][]string{{KindImport, KindRelation, KindRelationScan}}
+
+// ExclusiveKinds returns the kinds a run of kind must not run beside (kind itself included), or
+// nil when it runs beside anything.
+func ExclusiveKinds(kind string) []string {
+	for _, g := range exclusiveGroups {
+		for _, k := range g {
+			if k == kind {
+				return append([]string(nil), g...)
+			}
+		}
+	}
+	return nil
+}
+
 // Tribe entity sets that arrive as events.
 const (
 	EntityOrganization = "Relation_Organization"

@@ -8,8 +8,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/koppel/koppel/pkg/apicall"
 	"github.com/koppel/koppel/pkg/bus"
 	"github.com/koppel/koppel/pkg/syncrun"
 	eventsv1 "github.com/koppel/koppel/proto/koppel/events/v1"
@@ -31,6 +33,12 @@ type ChangeFunc func(ctx context.Context, tenant *mappingv1.Tenant, change *even
 // CommandFunc does one sync run of an active tenant and adds its counts to run.
 type CommandFunc func(ctx context.Context, tenant *mappingv1.Tenant, cmd *eventsv1.SyncCommand, run *syncrun.Run) error
 
+// HandBackAfter is the longest a Tribe change waits for its tenant's API budget while holding a
+// worker. A change that would wait longer is handed back (held, not failed) for the wait the
+// limiter predicts, so one tenant's burst never keeps another tenant's change waiting while its
+// own budget sits unused. A variable only so that tests can change it.
+var HandBackAfter = time.Second
+
 // ChangeHandler returns the bus handler of a Tribe-change consumer.
 func ChangeHandler(client mappingv1.MappingServiceClient, fn ChangeFunc) bus.Handler {
 	return func(ctx context.Context, m *bus.Msg) error {
@@ -45,13 +53,19 @@ func ChangeHandler(client mappingv1.MappingServiceClient, fn ChangeFunc) bus.Han
 		if err != nil || skip {
 			return err
 		}
-		return fn(ctx, tenant, change)
+		err = fn(apicall.WithMaxBudgetWait(ctx, HandBackAfter), tenant, change)
+		if be := (*apicall.BudgetError)(nil); errors.As(err, &be) {
+			return bus.Deferred(err, max(be.Wait, 100*time.Millisecond))
+		}
+		return err
 	}
 }
 
 // CommandHandler returns the bus handler of a sync-command consumer. A command for a kind that
 // is already running is dropped, as the running one does the same work; so is a redelivered
-// command of a run that has finished.
+// command of a run that has finished. A command whose kind must not run beside a running one
+// (bus.ExclusiveKinds: a scheduled relation pull during the import) is skipped, and the tenant's
+// history says so.
 func CommandHandler(client mappingv1.MappingServiceClient, fn CommandFunc) bus.Handler {
 	return func(ctx context.Context, m *bus.Msg) error {
 		cmd := &eventsv1.SyncCommand{}
@@ -65,9 +79,13 @@ func CommandHandler(client mappingv1.MappingServiceClient, fn CommandFunc) bus.H
 		if err != nil || skip {
 			return err
 		}
-		run, err := syncrun.Start(ctx, client, cmd.GetTenantId(), cmd.GetKind(), cmd.GetRunId(), cmd.GetTrigger())
+		run, err := syncrun.Start(ctx, client, cmd.GetTenantId(), cmd.GetKind(), cmd.GetRunId(), cmd.GetTrigger(),
+			syncrun.ExclusiveWith(bus.ExclusiveKinds(cmd.GetKind())...))
 		if errors.Is(err, syncrun.ErrInProgress) || errors.Is(err, syncrun.ErrFinished) {
 			return nil
+		}
+		if errors.Is(err, syncrun.ErrExcluded) {
+			return skipped(ctx, client, cmd, err)
 		}
 		if err != nil {
 			return err
@@ -82,6 +100,19 @@ func CommandHandler(client mappingv1.MappingServiceClient, fn CommandFunc) bus.H
 		}
 		return runErr
 	}
+}
+
+// skipped records in the tenant's history that a run was not started, and why.
+func skipped(ctx context.Context, client mappingv1.MappingServiceClient, cmd *eventsv1.SyncCommand, why error) error {
+	_, err := client.RecordHistory(ctx, &mappingv1.RecordHistoryRequest{TenantId: cmd.GetTenantId(), Entry: &mappingv1.HistoryEntry{
+		Code: "run_skipped", Kind: cmd.GetKind(), EntityId: cmd.GetRunId(),
+		Message: fmt.Sprintf("The %s %s run was not started: %s.", cmd.GetTrigger(), cmd.GetKind(), strings.TrimPrefix(why.Error(), syncrun.ErrExcluded.Error()+": ")),
+		Details: map[string]string{"trigger": cmd.GetTrigger(), "run_id": cmd.GetRunId()},
+	}})
+	if err != nil {
+		return fmt.Errorf("record skipped run: %w", err)
+	}
+	return nil
 }
 
 // loadTenant returns the tenant, or skip when the tenant's state means no work now.

@@ -24,6 +24,19 @@ var ErrInProgress = errors.New("syncrun: another run of this kind is in progress
 // delivered again).
 var ErrFinished = errors.New("syncrun: this run has finished")
 
+// ErrExcluded is returned (wrapped, with the running kind named) by Start when a run of a kind
+// given to ExclusiveWith is in progress.
+var ErrExcluded = errors.New("syncrun: a run it must not run beside is in progress")
+
+// StartOption tunes Start.
+type StartOption func(*mappingv1.StartRunRequest)
+
+// ExclusiveWith keeps the run from starting while a run of any of kinds is in progress for the
+// tenant: the check and the start are one atomic step in the mapping service.
+func ExclusiveWith(kinds ...string) StartOption {
+	return func(r *mappingv1.StartRunRequest) { r.ExclusiveKinds = append(r.ExclusiveKinds, kinds...) }
+}
+
 // Run is a started run.
 type Run struct {
 	client mappingv1.MappingServiceClient
@@ -45,11 +58,17 @@ func (r *Run) SetMessage(msg string) {
 
 // Start begins run id of kind for tenant. Starting a run that is already the running one (a
 // redelivered command) continues it.
-func Start(ctx context.Context, client mappingv1.MappingServiceClient, tenant, kind, id, trigger string) (*Run, error) {
-	_, err := client.StartRun(ctx, &mappingv1.StartRunRequest{TenantId: tenant, Kind: kind, RunId: id, Trigger: trigger})
+func Start(ctx context.Context, client mappingv1.MappingServiceClient, tenant, kind, id, trigger string, opts ...StartOption) (*Run, error) {
+	req := &mappingv1.StartRunRequest{TenantId: tenant, Kind: kind, RunId: id, Trigger: trigger}
+	for _, o := range opts {
+		o(req)
+	}
+	_, err := client.StartRun(ctx, req)
 	switch status.Code(err) {
 	case codes.FailedPrecondition:
 		return nil, ErrInProgress
+	case codes.Aborted:
+		return nil, fmt.Errorf("%w: %s", ErrExcluded, status.Convert(err).Message())
 	case codes.AlreadyExists:
 		return nil, ErrFinished
 	}

@@ -255,14 +255,17 @@ func (a *admin) runNow(w http.ResponseWriter, r *http.Request) {
 		a.writeGRPCError(w, r, err)
 		return
 	}
-	runs, err := a.mapping.ListRuns(ctx, &mappingv1.ListRunsRequest{TenantId: id, Kind: kind, Limit: 1})
+	runs, err := a.mapping.ListRuns(ctx, &mappingv1.ListRunsRequest{TenantId: id, Limit: 1})
 	if err != nil {
 		a.writeGRPCError(w, r, err)
 		return
 	}
-	if cur := runs.GetCurrent(); len(cur) > 0 && a.now().Sub(cur[0].GetUpdatedAt().AsTime()) < staleRun {
-		httpapi.WriteError(w, http.StatusConflict, "run_in_progress", fmt.Sprintf("a %s run (%s) is in progress", kind, cur[0].GetId()))
-		return
+	exclusive := append(bus.ExclusiveKinds(kind), kind)
+	for _, cur := range runs.GetCurrent() {
+		if slices.Contains(exclusive, cur.GetKind()) && a.now().Sub(cur.GetUpdatedAt().AsTime()) < staleRun {
+			httpapi.WriteError(w, http.StatusConflict, "run_in_progress", fmt.Sprintf("a %s run (%s) is in progress", cur.GetKind(), cur.GetId()))
+			return
+		}
 	}
 	runID, err := startSync(ctx, a.pub, id, kind, "manual", a.now())
 	if err != nil {

@@ -137,7 +137,7 @@ func (s *Server) StartRun(ctx context.Context, req *mappingv1.StartRunRequest) (
 	case -1:
 		return nil, status.Errorf(codes.FailedPrecondition, "a %s run (%v) is already in progress", req.GetKind(), res[1])
 	case -2:
-		return nil, status.Errorf(codes.FailedPrecondition, "a %v run (%v) is in progress, and %s runs wait for it", res[1], res[2], req.GetKind())
+		return nil, status.Errorf(codes.Aborted, "a %v run (%v) is in progress, and %s runs wait for it", res[1], res[2], req.GetKind())
 	case 2:
 		abandoned := runFromFields(req.GetKind(), res[1].([]any))
 		abandoned.Status = mappingv1.RunStatus_RUN_STATUS_FAILED

@@ -400,7 +400,7 @@ func TestExclusiveKindsWaitForEachOther(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := start("acme", "relation-scan", "s1", relationKinds...)
-	wantCode(t, err, codes.FailedPrecondition)
+	wantCode(t, err, codes.Aborted)
 	if !strings.Contains(status.Convert(err).Message(), "import run (i1)") {
 		t.Fatalf("the refusal should name the running import: %v", err)
 	}
@@ -416,7 +416,7 @@ func TestExclusiveKindsWaitForEachOther(t *testing.T) {
 	if err := start("acme", "relation-scan", "s2", relationKinds...); err != nil {
 		t.Fatalf("after the import: %v", err)
 	}
-	wantCode(t, start("acme", "import", "i2", relationKinds...), codes.FailedPrecondition)
+	wantCode(t, start("acme", "import", "i2", relationKinds...), codes.Aborted)
 }
 
 func TestStaleRunIsAbandoned(t *testing.T) {

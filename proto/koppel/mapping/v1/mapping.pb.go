@@ -2781,8 +2781,7 @@ type StartRunRequest struct {
 	Trigger  string                 `protobuf:"bytes,4,opt,name=trigger,proto3" json:"trigger,omitempty"`
 	// A running run not updated for this long is taken as abandoned (default 10 minutes).
 	StaleAfterMs int64 `protobuf:"varint,5,opt,name=stale_after_ms,json=staleAfterMs,proto3" json:"stale_after_ms,omitempty"`
-	// Kinds that must not run beside this one: StartRun fails with FailedPrecondition, naming the
-	// running kind, while a run of any of them is in progress (for example a scheduled relation
+	// Kinds that must not run beside this one: StartRun fails with Aborted, naming the running kind, while a run of any of them is in progress (for example a scheduled relation
 	// pull while the import runs). The check and the start are one atomic step.
 	ExclusiveKinds []string `protobuf:"bytes,6,rep,name=exclusive_kinds,json=exclusiveKinds,proto3" json:"exclusive_kinds,omitempty"`
 	unknownFields  protoimpl.UnknownFields
