@@ -20,7 +20,6 @@ func BenchmarkInitialImport(b *testing.B) {
 	for b.Loop() {
 		b.StopTimer()
 		w := newWorld(b, n, false)
-		w.s.chunk = 100
 		ebBefore, trBefore := apiCalls(b, "eboekhouden"), apiCalls(b, "tribe")
 		var peak atomic.Uint64
 		stop := make(chan struct{})

@@ -95,7 +95,7 @@ func (b books) GetRelation(ctx context.Context, id string) (BookRelation, error)
 	if err != nil {
 		return BookRelation{}, ebError(err)
 	}
-	return BookRelation{ID: id, Inactive: r.Inactive, Relation: fromBook(r)}, nil
+	return BookRelation{ID: id, Inactive: r.Inactive, Note: r.Note, Relation: fromBook(r)}, nil
 }
 
 func (b books) FindRelationByCode(ctx context.Context, code string) (BookEntry, error) {
@@ -109,8 +109,8 @@ func (b books) FindRelationByCode(ctx context.Context, code string) (BookEntry, 
 	return BookEntry{ID: strconv.FormatInt(item.ID, 10), Kind: kindOfType(item.Type), Code: item.Code}, nil
 }
 
-func (b books) CreateRelation(ctx context.Context, rec record.Relation) (BookEntry, error) {
-	r := eboekhouden.Relation{Type: typeOfKind(rec.Kind)}
+func (b books) CreateRelation(ctx context.Context, rec record.Relation, note string) (BookEntry, error) {
+	r := eboekhouden.Relation{Type: typeOfKind(rec.Kind), Note: note}
 	toBook(rec, &r)
 	created, err := b.c.CreateRelation(ctx, r)
 	if err != nil {

@@ -64,11 +64,11 @@ func tribeError(err error) error {
 		return nil
 	}
 	if tribe.IsNotFound(err) {
-		return fmt.Errorf("%w: %v", ErrNotFound, err)
+		return fmt.Errorf("%w: %w", ErrNotFound, err)
 	}
 	var api *tribe.APIError
 	if errors.As(err, &api) && api.StatusCode == http.StatusBadRequest {
-		return fmt.Errorf("%w: %v", ErrRejected, err)
+		return fmt.Errorf("%w: %w", ErrRejected, err)
 	}
 	return err
 }
@@ -80,7 +80,7 @@ func addressQuery() tribe.Query {
 	return tribe.Q().Expand("InvoiceAddress", tribe.Q().Expand("Country")).Expand("PostalAddress", tribe.Q().Expand("Country"))
 }
 
-func (m crm) fromAddress(a *tribe.Address) record.Address {
+func fromAddress(a *tribe.Address) record.Address {
 	if a == nil {
 		return record.Address{}
 	}
@@ -92,7 +92,14 @@ func (m crm) fromAddress(a *tribe.Address) record.Address {
 	if a.Country != nil {
 		country = a.Country.Code
 	}
-	return record.Address{Line: record.JoinStreetLine(a.Street, n, a.HouseNumberSuffix), PostalCode: a.Postalcode, City: a.City, Country: country}
+	return record.Address{Line: record.JoinStreetLine(a.Street, n, a.HouseNumberSuffix), PostalCode: a.Postalcode, City: a.City, Country: country}.Normalize()
+}
+
+func addressID(a *tribe.Address) string {
+	if a == nil {
+		return ""
+	}
+	return a.ID
 }
 
 func setOf(kind record.Kind) string {
@@ -109,211 +116,264 @@ func customerSetOf(kind record.Kind) string {
 	return tribe.SetOrgCustomer
 }
 
-func (m crm) read(ctx context.Context, kind record.Kind, id string) (CRMRelation, error) {
-	var out CRMRelation
-	switch kind {
-	case record.Person:
-		p, err := m.c.Person(ctx, id, addressQuery())
-		if err != nil {
-			return out, tribeError(err)
-		}
-		out = CRMRelation{ID: p.ID, Kind: kind, EBoekhoudenID: p.ExternalID, Relation: record.Relation{
-			Kind: kind, FirstName: p.FirstName, MiddleName: p.MiddleName, LastName: p.LastName, Code: p.DebtorNumber,
-			Phone: p.PhoneNumber, IBAN: p.IBAN, BIC: p.BIC,
-			InvoiceAddress: m.fromAddress(p.InvoiceAddress), PostalAddress: m.fromAddress(p.PostalAddress), Absent: personAbsent}}
-	default:
-		o, err := m.c.Organization(ctx, id, addressQuery())
-		if err != nil {
-			return out, tribeError(err)
-		}
-		out = CRMRelation{ID: o.ID, Kind: kind, EBoekhoudenID: o.ExternalID, Relation: record.Relation{
-			Kind: kind, Name: o.Name, Code: o.DebtorNumber, Phone: o.PhoneNumber, Website: o.Website,
-			VATNumber: o.VATNumber, CoCNumber: o.ChamberOfCommerceNumber, IBAN: o.IBAN, BIC: o.BIC,
-			InvoiceAddress: m.fromAddress(o.InvoiceAddress), PostalAddress: m.fromAddress(o.PostalAddress)}}
+func childNav(kind record.Kind) string {
+	if kind == record.Person {
+		return "Person"
 	}
-	out.Relation = out.Relation.Normalize()
-	return out, nil
+	return "Organization"
+}
+
+func fromPerson(p *tribe.Person) CRMRelation {
+	return CRMRelation{ID: p.ID, Kind: record.Person, EBoekhoudenID: p.ExternalID, DebtorNumber: p.DebtorNumber, CreditorNumber: p.CreditorNumber,
+		Relation: record.Relation{Kind: record.Person, FirstName: p.FirstName, MiddleName: p.MiddleName, LastName: p.LastName, Code: p.DebtorNumber,
+			Phone: p.PhoneNumber, IBAN: p.IBAN, BIC: p.BIC,
+			InvoiceAddress: fromAddress(p.InvoiceAddress), PostalAddress: fromAddress(p.PostalAddress), Absent: personAbsent}.Normalize(),
+		invoiceAddressID: addressID(p.InvoiceAddress), postalAddressID: addressID(p.PostalAddress)}
+}
+
+func fromOrganization(o *tribe.Organization) CRMRelation {
+	return CRMRelation{ID: o.ID, Kind: record.Organization, EBoekhoudenID: o.ExternalID, DebtorNumber: o.DebtorNumber, CreditorNumber: o.CreditorNumber,
+		Relation: record.Relation{Kind: record.Organization, Name: o.Name, Code: o.DebtorNumber, Phone: o.PhoneNumber, Website: o.Website,
+			VATNumber: o.VATNumber, CoCNumber: o.ChamberOfCommerceNumber, IBAN: o.IBAN, BIC: o.BIC,
+			InvoiceAddress: fromAddress(o.InvoiceAddress), PostalAddress: fromAddress(o.PostalAddress)}.Normalize(),
+		invoiceAddressID: addressID(o.InvoiceAddress), postalAddressID: addressID(o.PostalAddress)}
 }
 
 func (m crm) GetRelation(ctx context.Context, kind record.Kind, id string) (CRMRelation, error) {
-	cr, err := m.read(ctx, kind, id)
-	if err != nil {
-		return cr, err
-	}
-	field := "Organization/ID"
 	if kind == record.Person {
-		field = "Person/ID"
+		p, err := m.c.Person(ctx, id, addressQuery())
+		if err != nil {
+			return CRMRelation{}, tribeError(err)
+		}
+		return fromPerson(&p), nil
 	}
-	rels, err := tribe.Collect(m.c.Relationships(ctx, customerSetOf(kind), tribe.Q().Filter(tribe.Eq(field, tribe.GUID(id))).Select("ID").Top(1)))
+	o, err := m.c.Organization(ctx, id, addressQuery())
 	if err != nil {
-		return cr, fmt.Errorf("read customer relationship: %w", tribeError(err))
+		return CRMRelation{}, tribeError(err)
 	}
-	cr.Customer = len(rels) > 0
-	return cr, nil
+	return fromOrganization(&o), nil
 }
 
-func (m crm) FindRelation(ctx context.Context, kind record.Kind, ebID, code string) (CRMRelation, error) {
-	set := setOf(kind)
-	type idOnly struct {
-		tribe.Meta
+func (m crm) IsCustomer(ctx context.Context, kind record.Kind, id string) (bool, error) {
+	rels, err := tribe.Collect(m.c.Relationships(ctx, customerSetOf(kind),
+		tribe.Q().Filter(tribe.Eq(childNav(kind)+"/ID", tribe.GUID(id))).Select("ID").Top(1)))
+	if err != nil {
+		return false, fmt.Errorf("read customer relationship: %w", tribeError(err))
 	}
-	byExternal, err := tribe.FindByExternalID[idOnly](ctx, m.c, set, ebID, tribe.Q().Select("ID"))
+	return len(rels) > 0, nil
+}
+
+func (m crm) CustomerOf(ctx context.Context, kind record.Kind, relationshipID string) (CRMRelation, error) {
+	rel, err := m.c.Relationship(ctx, customerSetOf(kind), relationshipID, tribe.Q().Select("ID").Expand(childNav(kind), addressQuery()))
 	if err != nil {
 		return CRMRelation{}, tribeError(err)
 	}
-	if len(byExternal) > 0 {
-		return m.GetRelation(ctx, kind, byExternal[0].ID)
+	switch {
+	case kind == record.Person && rel.Person != nil && rel.Person.ID != "":
+		return fromPerson(rel.Person), nil
+	case kind != record.Person && rel.Organization != nil && rel.Organization.ID != "":
+		return fromOrganization(rel.Organization), nil
 	}
-	if code == "" {
-		return CRMRelation{}, ErrNotFound
+	return CRMRelation{}, ErrNotFound
+}
+
+func (m crm) candidates(ctx context.Context, kind record.Kind, q tribe.Query) ([]record.Candidate, error) {
+	q = q.Select("ID", "DebtorNumber", "CreditorNumber", m.c.ExternalIDField())
+	var out []record.Candidate
+	for row, err := range tribe.List[tribe.KeyRow](ctx, m.c, setOf(kind), q) {
+		if err != nil {
+			return nil, tribeError(err)
+		}
+		out = append(out, record.Candidate{ID: row.ID, EBoekhoudenID: row.ExternalID, DebtorNumber: row.DebtorNumber, CreditorNumber: row.CreditorNumber})
 	}
-	byCode, err := tribe.Collect(tribe.List[idOnly](ctx, m.c, set, tribe.Q().Filter(tribe.Eq("DebtorNumber", code)).Select("ID").Top(1)))
-	if err != nil {
-		return CRMRelation{}, tribeError(err)
+	return out, nil
+}
+
+func (m crm) Candidates(ctx context.Context, kind record.Kind) ([]record.Candidate, error) {
+	return m.candidates(ctx, kind, tribe.Q().Bulk())
+}
+
+func (m crm) FindCandidates(ctx context.Context, kind record.Kind, ebID, code string) ([]record.Candidate, error) {
+	var any []tribe.Filter
+	if ebID != "" {
+		// contains, as the external ID may not support eq (UNCONFIRMED); Match keeps exact ones.
+		any = append(any, tribe.Contains(m.c.ExternalIDField(), ebID))
 	}
-	if len(byCode) == 0 {
-		return CRMRelation{}, ErrNotFound
+	if code != "" {
+		any = append(any, tribe.Eq("DebtorNumber", code), tribe.Eq("CreditorNumber", code))
 	}
-	return m.GetRelation(ctx, kind, byCode[0].ID)
+	if len(any) == 0 {
+		return nil, nil
+	}
+	return m.candidates(ctx, kind, tribe.Q().Filter(tribe.Or(any...)))
 }
 
 func str(s string) *string { return &s }
 
-func (m crm) orgInput(r record.Relation, ebID string) tribe.OrganizationInput {
-	in := tribe.OrganizationInput{Name: str(r.Name), DebtorNumber: str(r.Code), PhoneNumber: str(r.Phone), Website: str(r.Website),
+func (m crm) orgInput(r record.Relation, field record.CodeField, ebID string) tribe.OrganizationInput {
+	in := tribe.OrganizationInput{Name: str(r.Name), PhoneNumber: str(r.Phone), Website: str(r.Website),
 		VATNumber: str(r.VATNumber), ChamberOfCommerceNumber: str(r.CoCNumber), IBAN: str(r.IBAN), BIC: str(r.BIC)}
+	if field == record.CreditorNumber {
+		in.CreditorNumber = str(r.Code)
+	} else {
+		in.DebtorNumber = str(r.Code)
+	}
 	if ebID != "" {
 		in.ExternalID = str(ebID)
 	}
 	return in
 }
 
-func (m crm) personInput(r record.Relation, ebID string) tribe.PersonInput {
+func (m crm) personInput(r record.Relation, field record.CodeField, ebID string) tribe.PersonInput {
 	first, middle, last := r.FirstName, r.MiddleName, r.LastName
 	if last == "" {
 		first, middle, last = record.SplitPersonName(r.Name)
 	}
-	in := tribe.PersonInput{FirstName: str(first), MiddleName: str(middle), LastName: str(last), DebtorNumber: str(r.Code),
+	in := tribe.PersonInput{FirstName: str(first), MiddleName: str(middle), LastName: str(last),
 		PhoneNumber: str(r.Phone), IBAN: str(r.IBAN), BIC: str(r.BIC)}
+	if field == record.CreditorNumber {
+		in.CreditorNumber = str(r.Code)
+	} else {
+		in.DebtorNumber = str(r.Code)
+	}
 	if ebID != "" {
 		in.ExternalID = str(ebID)
 	}
 	return in
 }
 
-func (m crm) CreateCustomer(ctx context.Context, r record.Relation, ebID string) (string, error) {
+// newAddress is the deep insert of an address, or nil for an empty one.
+func (m crm) newAddress(a record.Address, typ string) *tribe.AddressInput {
+	if a.Normalize() == (record.Address{}) {
+		return nil
+	}
+	in := m.addressInput(a, typ)
+	return &in
+}
+
+func (m crm) CreateCustomer(ctx context.Context, r record.Relation, ebID string) (Created, error) {
 	if err := m.lk.load(ctx, m.c); err != nil {
-		return "", err
+		return Created{}, err
 	}
 	r = r.Normalize()
 	in := tribe.RelationshipInput{Relation: &tribe.Ref{ID: m.lk.own}}
+	invoice, postal := m.newAddress(r.InvoiceAddress, "Invoice"), m.newAddress(r.PostalAddress, "Postal")
 	if r.Kind == record.Person {
-		p := m.personInput(r, ebID)
+		p := m.personInput(r, record.DebtorNumber, ebID)
+		p.NewInvoiceAddress, p.NewPostalAddress = invoice, postal
 		in.NewPerson = &p
 	} else {
-		o := m.orgInput(r, ebID)
+		o := m.orgInput(r, record.DebtorNumber, ebID)
+		o.NewInvoiceAddress, o.NewPostalAddress = invoice, postal
 		in.NewOrganization = &o
 	}
 	set := customerSetOf(r.Kind)
-	relID, err := m.c.CreateRelationship(ctx, set, in)
+	rel, err := m.c.CreateRelationship(ctx, set, in)
 	if err != nil {
-		return "", tribeError(err)
+		return Created{}, tribeError(err)
 	}
-	nav := "Organization"
-	if r.Kind == record.Person {
-		nav = "Person"
+	out := Created{RelationshipID: rel.ID}
+	if r.Kind == record.Person && rel.Person != nil {
+		out.RelationID = rel.Person.ID
+	} else if r.Kind != record.Person && rel.Organization != nil {
+		out.RelationID = rel.Organization.ID
 	}
-	rel, err := m.c.Relationship(ctx, set, relID, tribe.Q().Expand(nav))
-	if err != nil {
-		return "", fmt.Errorf("read the new customer relationship: %w", tribeError(err))
+	if out.RelationID == "" {
+		// Tribe answered with the relationship alone: ask it for its relation.
+		got, err := m.c.Relationship(ctx, set, rel.ID, tribe.Q().Select("ID").Expand(childNav(r.Kind), tribe.Q().Select("ID")))
+		if err != nil {
+			return out, fmt.Errorf("read the new customer relationship: %w", tribeError(err))
+		}
+		if r.Kind == record.Person && got.Person != nil {
+			out.RelationID = got.Person.ID
+		} else if r.Kind != record.Person && got.Organization != nil {
+			out.RelationID = got.Organization.ID
+		}
 	}
-	id := ""
-	if rel.Organization != nil {
-		id = rel.Organization.ID
-	} else if rel.Person != nil {
-		id = rel.Person.ID
+	if out.RelationID == "" {
+		return out, errors.New("the new customer relationship has no relation")
 	}
-	if id == "" {
-		return "", errors.New("the new customer relationship has no relation")
-	}
-	if err := m.writeAddresses(ctx, r.Kind, id, r, nil, nil); err != nil {
-		return id, err
-	}
-	return id, nil
+	return out, nil
 }
 
-func (m crm) UpdateRelation(ctx context.Context, kind record.Kind, id string, r record.Relation, ebID string) error {
+func (m crm) UpdateRelation(ctx context.Context, cur CRMRelation, r record.Relation, field record.CodeField, ebID string) error {
 	r = r.Normalize()
-	var err error
-	var invoice, postal *tribe.Address
-	if kind == record.Person {
-		p, gerr := m.c.Person(ctx, id, addressQuery())
-		if gerr != nil {
-			return tribeError(gerr)
-		}
-		invoice, postal = p.InvoiceAddress, p.PostalAddress
-		err = m.c.UpdatePerson(ctx, id, m.personInput(r, ebID))
-	} else {
-		o, gerr := m.c.Organization(ctx, id, addressQuery())
-		if gerr != nil {
-			return tribeError(gerr)
-		}
-		invoice, postal = o.InvoiceAddress, o.PostalAddress
-		err = m.c.UpdateOrganization(ctx, id, m.orgInput(r, ebID))
+	addresses := []struct {
+		nav, typ string
+		id       string
+		have     record.Address
+		want     record.Address
+	}{
+		{"InvoiceAddress", "Invoice", cur.invoiceAddressID, cur.Relation.InvoiceAddress, r.InvoiceAddress},
+		{"PostalAddress", "Postal", cur.postalAddressID, cur.Relation.PostalAddress, r.PostalAddress},
 	}
-	if err != nil {
-		return tribeError(err)
-	}
-	return m.writeAddresses(ctx, kind, id, r, invoice, postal)
-}
-
-// writeAddresses brings the invoice and postal addresses of a relation to r's, creating them
-// when missing. The visit address is never touched.
-func (m crm) writeAddresses(ctx context.Context, kind record.Kind, id string, r record.Relation, invoice, postal *tribe.Address) error {
 	if err := m.lk.load(ctx, m.c); err != nil {
 		return err
 	}
-	for _, a := range []struct {
-		nav, typ string
-		want     record.Address
-		have     *tribe.Address
-	}{{"InvoiceAddress", "Invoice", r.InvoiceAddress, invoice}, {"PostalAddress", "Postal", r.PostalAddress, postal}} {
-		if a.want == (record.Address{}) || (a.have != nil && m.fromAddress(a.have) == a.want.Normalize()) {
+	// New addresses go in with the relation (deep insert); existing ones are written field for
+	// field, emptied fields included, so a cleared line or house number is cleared in Tribe too.
+	var newInvoice, newPostal *tribe.AddressInput
+	for _, a := range addresses {
+		if a.have == a.want {
 			continue
 		}
-		in := m.addressInput(a.want, a.typ)
-		if a.have != nil {
-			if err := m.c.UpdateAddress(ctx, a.have.ID, in); err != nil {
-				return fmt.Errorf("update %s: %w", a.nav, tribeError(err))
+		if a.id == "" {
+			if a.nav == "InvoiceAddress" {
+				newInvoice = m.newAddress(a.want, a.typ)
+			} else {
+				newPostal = m.newAddress(a.want, a.typ)
 			}
 			continue
 		}
-		if kind == record.Person {
-			in.Person = &tribe.Ref{ID: id}
-		} else {
-			in.Organization = &tribe.Ref{ID: id}
-		}
-		addrID, err := m.c.CreateAddress(ctx, in)
-		if err != nil {
-			return fmt.Errorf("create %s: %w", a.nav, tribeError(err))
-		}
-		link := tribe.Fields{a.nav: tribe.Ref{ID: addrID}}
-		if err := m.c.Update(ctx, setOf(kind), id, link); err != nil {
-			return fmt.Errorf("link %s: %w", a.nav, tribeError(err))
+		if err := m.c.UpdateAddress(ctx, a.id, m.addressInput(a.want, a.typ)); err != nil {
+			return fmt.Errorf("update %s: %w", a.nav, tribeError(err))
 		}
 	}
-	return nil
+	curRec := cur.As(field)
+	curRec.InvoiceAddress, curRec.PostalAddress = r.InvoiceAddress, r.PostalAddress
+	if len(record.Diff(curRec.FillFrom(r), r)) == 0 && cur.EBoekhoudenID == ebID && newInvoice == nil && newPostal == nil {
+		return nil
+	}
+	var err error
+	if cur.Kind == record.Person {
+		in := m.personInput(r, field, ebID)
+		in.NewInvoiceAddress, in.NewPostalAddress = newInvoice, newPostal
+		err = m.c.UpdatePerson(ctx, cur.ID, in)
+	} else {
+		in := m.orgInput(r, field, ebID)
+		in.NewInvoiceAddress, in.NewPostalAddress = newInvoice, newPostal
+		err = m.c.UpdateOrganization(ctx, cur.ID, in)
+	}
+	return tribeError(err)
 }
 
+// addressInput is the whole address as Tribe keeps it: every field is sent, an empty one as
+// null, so writing an address never leaves an old house number or country behind.
 func (m crm) addressInput(a record.Address, typ string) tribe.AddressInput {
+	a = a.Normalize()
 	street, number, suffix := record.SplitStreetLine(a.Line)
-	in := tribe.AddressInput{Street: str(street), HouseNumberSuffix: str(suffix), Postalcode: str(a.PostalCode), City: str(a.City)}
+	in := tribe.AddressInput{Fields: tribe.Fields{}}
+	set := func(name, v string, dst **string) {
+		if v == "" {
+			in.Fields[name] = nil
+			return
+		}
+		*dst = str(v)
+	}
+	set("Street", street, &in.Street)
+	set("HouseNumberSuffix", suffix, &in.HouseNumberSuffix)
+	set("Postalcode", a.PostalCode, &in.Postalcode)
+	set("City", a.City, &in.City)
 	if number > 0 {
 		f := float64(number)
 		in.HouseNumber = &f
+	} else {
+		in.Fields["HouseNumber"] = nil
 	}
 	if id, ok := m.lk.countries[strings.ToUpper(a.Country)]; ok {
 		in.Country = &tribe.Ref{ID: id}
+	} else {
+		in.Fields["Country"] = nil
 	}
 	if id, ok := m.lk.addressTypes[typ]; ok {
 		in.AddressType = &tribe.Ref{ID: id}
@@ -322,11 +382,8 @@ func (m crm) addressInput(a record.Address, typ string) tribe.AddressInput {
 }
 
 func (m crm) DebtorNumberInUse(ctx context.Context, code string) (bool, error) {
-	type idOnly struct {
-		tribe.Meta
-	}
 	for _, set := range []string{tribe.SetOrganization, tribe.SetPerson} {
-		found, err := tribe.Collect(tribe.List[idOnly](ctx, m.c, set, tribe.Q().Filter(tribe.Eq("DebtorNumber", code)).Select("ID").Top(1)))
+		found, err := tribe.Collect(tribe.List[tribe.Meta](ctx, m.c, set, tribe.Q().Filter(tribe.Eq("DebtorNumber", code)).Select("ID").Top(1)))
 		if err != nil {
 			return false, tribeError(err)
 		}
@@ -337,20 +394,4 @@ func (m crm) DebtorNumberInUse(ctx context.Context, code string) (bool, error) {
 	return false, nil
 }
 
-func (m crm) CustomerOf(ctx context.Context, kind record.Kind, relationshipID string) (string, error) {
-	nav := "Organization"
-	if kind == record.Person {
-		nav = "Person"
-	}
-	rel, err := m.c.Relationship(ctx, customerSetOf(kind), relationshipID, tribe.Q().Expand(nav, tribe.Q().Select("ID")))
-	if err != nil {
-		return "", tribeError(err)
-	}
-	switch {
-	case rel.Organization != nil && rel.Organization.ID != "":
-		return rel.Organization.ID, nil
-	case rel.Person != nil && rel.Person.ID != "":
-		return rel.Person.ID, nil
-	}
-	return "", ErrNotFound
-}
+var _ CRM = crm{}

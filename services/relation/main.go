@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -22,6 +23,15 @@ type config struct {
 	service.Common
 	deps.WorkerConfig
 	tenantclients.Options
+	RunConcurrency int `env:"KOPPEL_RUN_CONCURRENCY" default:"8" help:"Relations one import or pull handles at once; the tenant's API budgets set the pace, this keeps them busy."`
+}
+
+// Validate checks what types alone do not.
+func (c config) Validate() error {
+	if c.RunConcurrency < 1 || c.RunConcurrency > 64 {
+		return errors.New("KOPPEL_RUN_CONCURRENCY: want 1 to 64")
+	}
+	return c.WorkerConfig.Validate()
 }
 
 func main() {
@@ -32,7 +42,7 @@ func main() {
 			if err != nil {
 				return nil, err
 			}
-			s := &syncer{mapping: d.Mapping, connect: connector(clients), holder: deps.HolderName(), log: env.Log}
+			s := &syncer{mapping: d.Mapping, connect: connector(clients), holder: deps.HolderName(), log: env.Log, concurrency: cfg.RunConcurrency}
 			scanner := &tribeScanner{mapping: d.Mapping, pub: d.Publisher, log: env.Log, now: time.Now,
 				tribe: func(ctx context.Context, t *mappingv1.Tenant) (changeLister, error) {
 					tr, err := clients.Tribe(ctx, t)

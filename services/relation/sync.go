@@ -11,7 +11,6 @@ import (
 
 	"github.com/koppel/koppel/pkg/bus"
 	"github.com/koppel/koppel/pkg/mapping"
-	"github.com/koppel/koppel/pkg/syncrun"
 	eventsv1 "github.com/koppel/koppel/proto/koppel/events/v1"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
 	"github.com/koppel/koppel/services/relation/record"
@@ -30,12 +29,19 @@ type syncer struct {
 	// holder names this process in leases.
 	holder string
 	log    *slog.Logger
-	// chunk is how many relations a run handles between progress updates. Default 100.
-	chunk int
+	// concurrency is how many relations a run handles at once. Default 8.
+	concurrency int
+	// linked, when set, is told of every Tribe relation that got linked to e-Boekhouden, so the
+	// invoices waiting for that customer are tried again.
+	linked func(ctx context.Context, tenant string, kind record.Kind, tribeID string)
 }
 
 // leaseTTL bounds how long a dead worker keeps a relation locked; one relation's sync takes far less.
 const leaseTTL = 30 * time.Second
+
+// customerLinkKind is the link kind that remembers a customer relationship koppel has seen of a
+// linked relation: its webhooks change nothing koppel syncs, and are recognised without a call.
+func customerLinkKind(kind record.Kind) string { return string(kind) + "-customer" }
 
 func kindOf(entity string) record.Kind {
 	if entity == bus.EntityPerson || entity == bus.EntityPersonCustomer {
@@ -53,8 +59,8 @@ func (s *syncer) lease(ctx context.Context, tenant, name string) (func(), error)
 	return l.Release, nil
 }
 
-func (s *syncer) getLink(ctx context.Context, tenant string, kind record.Kind, tribeID, ebID string) (*mappingv1.Link, error) {
-	res, err := s.mapping.GetLink(ctx, &mappingv1.GetLinkRequest{TenantId: tenant, Kind: string(kind), TribeId: tribeID, EboekhoudenId: ebID})
+func (s *syncer) getLink(ctx context.Context, tenant string, kind string, tribeID, ebID string) (*mappingv1.Link, error) {
+	res, err := s.mapping.GetLink(ctx, &mappingv1.GetLinkRequest{TenantId: tenant, Kind: kind, TribeId: tribeID, EboekhoudenId: ebID})
 	if status.Code(err) == codes.NotFound {
 		return nil, nil
 	}
@@ -64,10 +70,10 @@ func (s *syncer) getLink(ctx context.Context, tenant string, kind record.Kind, t
 	return res.GetLink(), nil
 }
 
-// link stores a new link; a link that exists already for another record is a permanent problem
-// the tenant must resolve.
-func (s *syncer) link(ctx context.Context, tenant string, kind record.Kind, tribeID, ebID string) (*mappingv1.Link, error) {
-	res, err := s.mapping.CreateLink(ctx, &mappingv1.CreateLinkRequest{TenantId: tenant, Kind: string(kind), TribeId: tribeID, EboekhoudenId: ebID})
+// link stores a new link of a relation with its state (nil: not met yet); a link that exists
+// already for another record is a permanent problem the tenant must resolve.
+func (s *syncer) link(ctx context.Context, tenant string, kind record.Kind, tribeID, ebID string, state []byte) (*mappingv1.Link, error) {
+	res, err := s.mapping.CreateLink(ctx, &mappingv1.CreateLinkRequest{TenantId: tenant, Kind: string(kind), TribeId: tribeID, EboekhoudenId: ebID, Record: state})
 	if status.Code(err) == codes.AlreadyExists {
 		return nil, bus.Permanent(err, &mappingv1.Issue{
 			Key: fmt.Sprintf("%s/%s/duplicate", kind, tribeID), Code: "duplicate_relation", Kind: string(kind), EntityId: tribeID,
@@ -78,7 +84,19 @@ func (s *syncer) link(ctx context.Context, tenant string, kind record.Kind, trib
 	if err != nil {
 		return nil, fmt.Errorf("create link: %w", err)
 	}
+	if s.linked != nil {
+		s.linked(ctx, tenant, kind, tribeID)
+	}
 	return res.GetLink(), nil
+}
+
+// rememberCustomer stores a customer relationship of a linked relation, so its next webhooks
+// are recognised without reading Tribe.
+func (s *syncer) rememberCustomer(ctx context.Context, tenant string, kind record.Kind, relationshipID, ebID string) {
+	_, err := s.mapping.CreateLink(ctx, &mappingv1.CreateLinkRequest{TenantId: tenant, Kind: customerLinkKind(kind), TribeId: relationshipID, EboekhoudenId: ebID})
+	if err != nil && status.Code(err) != codes.AlreadyExists {
+		s.log.WarnContext(ctx, "remember customer relationship", "relationship", relationshipID, "error", err)
+	}
 }
 
 func (s *syncer) resolve(ctx context.Context, tenant string, keys ...string) {
@@ -86,6 +104,12 @@ func (s *syncer) resolve(ctx context.Context, tenant string, keys ...string) {
 		if _, err := s.mapping.ResolveIssue(ctx, &mappingv1.ResolveIssueRequest{TenantId: tenant, Key: k}); err != nil {
 			s.log.WarnContext(ctx, "resolve issue", "issue", k, "error", err)
 		}
+	}
+}
+
+func (s *syncer) recordIssue(ctx context.Context, tenant string, issue *mappingv1.Issue) {
+	if _, err := s.mapping.RecordIssue(ctx, &mappingv1.RecordIssueRequest{TenantId: tenant, Issue: issue}); err != nil {
+		s.log.WarnContext(ctx, "record issue", "issue", issue.GetKey(), "error", err)
 	}
 }
 
@@ -105,21 +129,47 @@ func rejectedIssue(kind record.Kind, id, name string, err error) *mappingv1.Issu
 	}
 }
 
-// push brings a Tribe change to e-Boekhouden at once.
+func codeTakenKey(kind record.Kind, id string) string {
+	return fmt.Sprintf("%s/%s/debtor_number_taken", kind, id)
+}
+
+// codeTakenIssue: a new Tribe customer's debtor number is the code of an e-Boekhouden relation
+// that is linked to nothing. Taking it over would sync two different relations as one.
+func codeTakenIssue(tenant string, cr CRMRelation, code string, br BookRelation) *mappingv1.Issue {
+	state := "active"
+	if br.Inactive {
+		state = "inactive"
+	}
+	return &mappingv1.Issue{
+		Key: codeTakenKey(cr.Kind, cr.ID), Code: "debtor_number_taken", Kind: string(cr.Kind), EntityId: cr.ID,
+		Message: fmt.Sprintf("The Tribe %s %q (debtor number %s) was not sent to e-Boekhouden: relation %s there is %q (e-Boekhouden ID %s, %s), which koppel has not linked to it.",
+			cr.Kind, displayName(cr.Relation), code, code, displayName(br.Relation), br.ID, state),
+		Action: fmt.Sprintf("If they are two relations, give the Tribe one another debtor number. If they are the same, make the e-Boekhouden relation active if it is not, "+
+			"then run `koppelctl sync %s relation`: it links them by debtor number without changing the books.", tenant),
+		Details: map[string]string{"eboekhouden_id": br.ID, "code": code},
+	}
+}
+
+func displayName(r record.Relation) string {
+	r = r.Normalize()
+	if r.Name != "" {
+		return r.Name
+	}
+	return r.LastName
+}
+
+// push brings a Tribe change to e-Boekhouden at once. A relation linked to e-Boekhouden is
+// synchronised both ways whatever its relationships (customer, supplier, both); one not linked
+// yet goes to e-Boekhouden only when it is a customer.
 func (s *syncer) push(ctx context.Context, tenant *mappingv1.Tenant, change *eventsv1.TribeChange) error {
 	kind := kindOf(change.GetEntity())
 	id := change.GetEntityId()
+	if e := change.GetEntity(); e == bus.EntityOrgCustomer || e == bus.EntityPersonCustomer {
+		return s.pushCustomer(ctx, tenant, kind, id)
+	}
 	books, crm, err := s.connect(ctx, tenant)
 	if err != nil {
 		return err
-	}
-	if e := change.GetEntity(); e == bus.EntityOrgCustomer || e == bus.EntityPersonCustomer {
-		// A relation became (or stays) a customer: push the relation itself.
-		if id, err = crm.CustomerOf(ctx, kind, id); errors.Is(err, ErrNotFound) {
-			return nil
-		} else if err != nil {
-			return fmt.Errorf("read customer relationship %s: %w", change.GetEntityId(), err)
-		}
 	}
 	release, err := s.lease(ctx, tenant.GetId(), "tribe/"+id)
 	if err != nil {
@@ -127,42 +177,102 @@ func (s *syncer) push(ctx context.Context, tenant *mappingv1.Tenant, change *eve
 	}
 	defer release()
 
-	s.log.DebugContext(ctx, "push: lease taken", "kind", kind, "tribe_id", id)
 	cr, err := crm.GetRelation(ctx, kind, id)
 	if errors.Is(err, ErrNotFound) {
 		// Deleted in Tribe: deletes never propagate.
 		return nil
 	}
-	s.log.DebugContext(ctx, "push: read from Tribe", "customer", cr.Customer, "eboekhouden_id", cr.EBoekhoudenID, "error", err)
 	if err != nil {
 		return fmt.Errorf("read tribe %s %s: %w", kind, id, err)
 	}
-	if !cr.Customer {
-		return nil
-	}
-	link, err := s.getLink(ctx, tenant.GetId(), kind, id, "")
+	link, err := s.getLink(ctx, tenant.GetId(), string(kind), id, "")
 	if err != nil {
 		return err
 	}
-	if link == nil && cr.EBoekhoudenID != "" {
-		// The link is gone (or was never stored after a crash), but Tribe remembers it.
-		if link, err = s.link(ctx, tenant.GetId(), kind, id, cr.EBoekhoudenID); err != nil {
+	if link != nil {
+		if s.echo(link, cr) {
+			return nil
+		}
+		_, err = s.reconcile(ctx, tenant.GetId(), books, crm, link, &cr, nil)
+		return err
+	}
+	if cr.EBoekhoudenID != "" {
+		// The link is gone (lost with Redis, or never stored after a crash), but Tribe remembers
+		// the e-Boekhouden ID koppel stored on it: the two meet again as for the first time.
+		if link, err = s.link(ctx, tenant.GetId(), kind, id, cr.EBoekhoudenID, nil); err != nil {
 			return err
 		}
+		_, err = s.reconcile(ctx, tenant.GetId(), books, crm, link, &cr, nil)
+		return err
 	}
-	if link == nil {
-		return s.pushNew(ctx, tenant, books, crm, cr)
+	customer, err := crm.IsCustomer(ctx, kind, id)
+	if err != nil || !customer {
+		return err
 	}
-	_, err = s.reconcile(ctx, tenant.GetId(), books, crm, link, &cr, nil)
-	return err
+	return s.pushNew(ctx, tenant, books, crm, cr)
 }
 
-// pushNew creates (or finds) the e-Boekhouden relation of a Tribe customer that has none yet.
+// echo reports whether cr is what koppel last synced (its own write coming back as a webhook, or
+// a change of fields koppel does not sync): then there is nothing to do, and e-Boekhouden is not
+// even read.
+func (s *syncer) echo(link *mappingv1.Link, cr CRMRelation) bool {
+	state, err := record.DecodeSynced(link.GetRecord())
+	if err != nil || state.Unmet() || cr.EBoekhoudenID != link.GetEboekhoudenId() {
+		return false
+	}
+	view := state.TribeView()
+	return len(record.Diff(view, cr.As(state.CodeField).FillFrom(view))) == 0
+}
+
+// pushCustomer handles a change of a customer relationship: a relation becoming a customer. For
+// a relation that is linked already it changes nothing koppel syncs.
+func (s *syncer) pushCustomer(ctx context.Context, tenant *mappingv1.Tenant, kind record.Kind, relationshipID string) error {
+	if l, err := s.getLink(ctx, tenant.GetId(), customerLinkKind(kind), relationshipID, ""); err != nil || l != nil {
+		return err
+	}
+	books, crm, err := s.connect(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	cr, err := crm.CustomerOf(ctx, kind, relationshipID)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read customer relationship %s: %w", relationshipID, err)
+	}
+	release, err := s.lease(ctx, tenant.GetId(), "tribe/"+cr.ID)
+	if err != nil {
+		return err
+	}
+	link, err := s.getLink(ctx, tenant.GetId(), string(kind), cr.ID, "")
+	if err != nil || link != nil || cr.EBoekhoudenID != "" {
+		release()
+		if link != nil {
+			s.rememberCustomer(ctx, tenant.GetId(), kind, relationshipID, link.GetEboekhoudenId())
+		}
+		if err != nil || link != nil {
+			return err
+		}
+		// Linked once (Tribe keeps the e-Boekhouden ID): the relation's own change meets the
+		// two records again.
+		return s.push(ctx, tenant, &eventsv1.TribeChange{TenantId: tenant.GetId(), Entity: setOf(kind), EntityId: cr.ID})
+	}
+	defer release()
+	return s.pushNew(ctx, tenant, books, crm, cr)
+}
+
+// marker is the note koppel gives a relation it creates in e-Boekhouden, so that after a crash
+// between the create and the link it recognises its own relation by code and marker, and never
+// mistakes a bookkeeper's relation with the same code for it.
+func marker(tribeID string) string { return "Created by koppel from Tribe CRM (tribe:" + tribeID + ")" }
+
+// pushNew creates the e-Boekhouden relation of a Tribe customer that has none yet.
 func (s *syncer) pushNew(ctx context.Context, tenant *mappingv1.Tenant, books Books, crm CRM, cr CRMRelation) error {
-	r := cr.Relation.Normalize()
+	r := cr.As(record.DebtorNumber)
 	if r.Code == "" {
 		if !tenant.GetSettings().GetAutoDebtorNumbers() {
-			return bus.Permanent(errors.New("customer without a debtor number"), noDebtorIssue(cr.Kind, cr.ID, r.Name))
+			return bus.Permanent(errors.New("customer without a debtor number"), noDebtorIssue(cr.Kind, cr.ID, displayName(r)))
 		}
 		code, err := s.nextDebtorNumber(ctx, tenant, books, crm)
 		if err != nil {
@@ -170,34 +280,61 @@ func (s *syncer) pushNew(ctx context.Context, tenant *mappingv1.Tenant, books Bo
 		}
 		r.Code = code
 		// Tribe gets the number first, so a crash after this step reuses it.
-		if err := crm.UpdateRelation(ctx, cr.Kind, cr.ID, r, ""); err != nil {
-			return s.classify(err, cr.Kind, cr.ID, r.Name)
+		if err := crm.UpdateRelation(ctx, cr, r, record.DebtorNumber, ""); err != nil {
+			return s.classify(err, cr.Kind, cr.ID, displayName(r))
 		}
+		cr.DebtorNumber, cr.Relation.Code = code, code
 	}
+	var state record.Synced
+	var br *BookRelation // e-Boekhouden's record when known without reading it
 	entry, err := books.FindRelationByCode(ctx, r.Code)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		if entry, err = books.CreateRelation(ctx, r); err != nil {
-			// A create retried after a lost answer finds its own first attempt's code taken:
-			// that relation is ours.
-			if found, ferr := books.FindRelationByCode(ctx, r.Code); errors.Is(err, ErrRejected) && ferr == nil {
+		entry, err = books.CreateRelation(ctx, r, marker(cr.ID))
+		if errors.Is(err, ErrRejected) {
+			// A create retried after a lost answer finds its own first attempt's code taken;
+			// the marker tells.
+			if found, ferr := books.FindRelationByCode(ctx, r.Code); ferr == nil {
 				entry, err = found, nil
+				state, err = s.ours(ctx, tenant, books, cr, r.Code, entry)
 			}
+		} else if err == nil {
+			state = record.Synced{Relation: r}
+			br = &BookRelation{ID: entry.ID, Relation: r}
 		}
 		if err != nil {
-			return s.classify(err, cr.Kind, cr.ID, r.Name)
+			return s.classify(err, cr.Kind, cr.ID, displayName(r))
 		}
 	case err != nil:
 		return fmt.Errorf("find relation %s: %w", r.Code, err)
+	default:
+		if state, err = s.ours(ctx, tenant, books, cr, r.Code, entry); err != nil {
+			return err
+		}
 	}
-	link, err := s.link(ctx, tenant.GetId(), cr.Kind, cr.ID, entry.ID)
+	link, err := s.link(ctx, tenant.GetId(), cr.Kind, cr.ID, entry.ID, state.Encode())
 	if err != nil {
 		return err
 	}
-	s.resolve(ctx, tenant.GetId(), noDebtorIssue(cr.Kind, cr.ID, "").GetKey())
+	s.resolve(ctx, tenant.GetId(), noDebtorIssue(cr.Kind, cr.ID, "").GetKey(), codeTakenKey(cr.Kind, cr.ID))
 	cr.Relation = r
-	_, err = s.reconcile(ctx, tenant.GetId(), books, crm, link, &cr, nil)
+	_, err = s.reconcile(ctx, tenant.GetId(), books, crm, link, &cr, br)
 	return err
+}
+
+// ours checks that an unlinked e-Boekhouden relation with a new customer's code is the one koppel
+// created for it (an earlier attempt that crashed before the link), by its marker. Its state is
+// then what e-Boekhouden holds, so Tribe's edits since win. Any other relation is the
+// bookkeeper's: taking it over would merge two relations, so it is an issue naming both.
+func (s *syncer) ours(ctx context.Context, tenant *mappingv1.Tenant, books Books, cr CRMRelation, code string, entry BookEntry) (record.Synced, error) {
+	br, err := books.GetRelation(ctx, entry.ID)
+	if err != nil {
+		return record.Synced{}, fmt.Errorf("read e-Boekhouden relation %s: %w", entry.ID, err)
+	}
+	if !strings.Contains(br.Note, "(tribe:"+cr.ID+")") {
+		return record.Synced{}, bus.Permanent(errors.New("debtor number taken by another relation"), codeTakenIssue(tenant.GetId(), cr, code, br))
+	}
+	return record.Synced{Relation: br.Relation}, nil
 }
 
 // classify turns a refusal into a permanent failure with an issue, and leaves other errors
@@ -239,9 +376,10 @@ func (s *syncer) nextDebtorNumber(ctx context.Context, tenant *mappingv1.Tenant,
 	return "", errors.New("no free debtor number in 100 tries: raise the tenant's debtor number start")
 }
 
-// reconcile merges both sides of a link against its last-synced record, writes each side that
-// differs from the result, and stores the result. cr and br may be nil; they are read then. It
-// reports whether it wrote to either system.
+// reconcile brings the two records of a link together: on first contact (a link made by
+// matching) without ever writing e-Boekhouden, else by the three-way merge against the link's
+// state. It writes each side that differs from the outcome and stores the new state. cr and br
+// may be nil; they are read then. It reports whether it wrote to either system.
 func (s *syncer) reconcile(ctx context.Context, tenant string, books Books, crm CRM, link *mappingv1.Link, cr *CRMRelation, br *BookRelation) (bool, error) {
 	kind := record.Kind(link.GetKind())
 	if cr == nil {
@@ -264,31 +402,43 @@ func (s *syncer) reconcile(ctx context.Context, tenant string, books Books, crm 
 		}
 		br = &got
 	}
-	base, err := record.Decode(link.GetRecord())
+	state, err := record.DecodeSynced(link.GetRecord())
 	if err != nil {
-		// A record we cannot read is as good as none: merge as on first contact.
-		base = record.Relation{}
+		// A state we cannot read is as good as none: the records meet as for the first time.
+		state = record.Synced{}
 	}
-	merged, conflicts := record.Merge(base, cr.Relation, br.Relation)
-	merged.Kind = kind
-	s.log.DebugContext(ctx, "reconcile", "tribe_id", cr.ID, "eboekhouden_id", link.GetEboekhoudenId(),
-		"eboekhouden_changes", record.Diff(merged, br.Relation.FillFrom(merged)), "tribe_changes", record.Diff(merged, cr.Relation.FillFrom(merged)), "conflicts", len(conflicts))
+	tr := cr.As(state.CodeField)
+	first := state.Unmet()
+	var out record.Outcome
+	if first {
+		out = record.FirstContact(tr, br.Relation, state.CodeField)
+	} else {
+		out = record.Merge(state, tr, br.Relation)
+	}
+	ebChanges := record.Diff(out.EBoekhouden, br.Relation.FillFrom(out.EBoekhouden))
+	tribeChanges := record.Diff(out.Tribe, tr.FillFrom(out.Tribe))
+	s.log.DebugContext(ctx, "reconcile", "tribe_id", cr.ID, "eboekhouden_id", link.GetEboekhoudenId(), "first_contact", first,
+		"eboekhouden_changes", ebChanges, "tribe_changes", tribeChanges, "conflicts", len(out.Conflicts), "held", out.Synced.HeldFields())
 	wrote := false
-	if len(record.Diff(merged, br.Relation.FillFrom(merged))) > 0 {
-		if err := books.UpdateRelation(ctx, link.GetEboekhoudenId(), merged); err != nil {
-			return false, s.classify(err, kind, cr.ID, merged.Name)
+	if len(ebChanges) > 0 {
+		if first {
+			// FirstContact never changes e-Boekhouden's side; this would be a bug.
+			return false, fmt.Errorf("first contact of %s would write e-Boekhouden fields %v", cr.ID, ebChanges)
+		}
+		if err := books.UpdateRelation(ctx, link.GetEboekhoudenId(), out.EBoekhouden); err != nil {
+			return false, s.classify(err, kind, cr.ID, displayName(out.Tribe))
 		}
 		wrote = true
 	}
-	if len(record.Diff(merged, cr.Relation.FillFrom(merged))) > 0 || cr.EBoekhoudenID != link.GetEboekhoudenId() {
-		if err := crm.UpdateRelation(ctx, kind, cr.ID, merged, link.GetEboekhoudenId()); err != nil {
-			return false, s.classify(err, kind, cr.ID, merged.Name)
+	if len(tribeChanges) > 0 || cr.EBoekhoudenID != link.GetEboekhoudenId() {
+		if err := crm.UpdateRelation(ctx, *cr, out.Tribe, state.CodeField, link.GetEboekhoudenId()); err != nil {
+			return false, s.classify(err, kind, cr.ID, displayName(out.Tribe))
 		}
 		wrote = true
 	}
-	if link.GetVersion() == 0 || len(record.Diff(merged, base)) > 0 {
+	if first || len(record.Diff(out.Synced.Relation, state.Relation)) > 0 || len(out.Settled) > 0 {
 		_, err := s.mapping.SaveSyncedRecord(ctx, &mappingv1.SaveSyncedRecordRequest{TenantId: tenant, Kind: string(kind),
-			TribeId: link.GetTribeId(), Record: merged.Encode(), ExpectedVersion: link.GetVersion()})
+			TribeId: link.GetTribeId(), Record: out.Synced.Encode(), ExpectedVersion: link.GetVersion()})
 		if status.Code(err) == codes.FailedPrecondition {
 			return false, bus.RetryAfter(fmt.Errorf("relation %s changed while syncing: %w", link.GetTribeId(), err), time.Second)
 		}
@@ -296,9 +446,10 @@ func (s *syncer) reconcile(ctx context.Context, tenant string, books Books, crm 
 			return false, fmt.Errorf("save synced record: %w", err)
 		}
 	}
-	for _, c := range conflicts {
-		s.recordConflict(ctx, tenant, kind, cr.ID, merged.Name, c)
+	for _, c := range out.Conflicts {
+		s.recordConflict(ctx, tenant, kind, cr.ID, displayName(out.Tribe), c)
 	}
+	s.reportHeld(ctx, tenant, kind, cr.ID, displayName(out.Tribe), first, out)
 	if wrote {
 		// A write went through, so an earlier refusal of this relation is past.
 		s.resolve(ctx, tenant, rejectedIssue(kind, cr.ID, "", nil).GetKey())
@@ -306,232 +457,60 @@ func (s *syncer) reconcile(ctx context.Context, tenant string, books Books, crm 
 	return wrote, nil
 }
 
+func heldKey(kind record.Kind, id string) string { return fmt.Sprintf("%s/%s/differs", kind, id) }
+
+// reportHeld keeps the tenant's issue of a relation's held fields up to date: recorded when the
+// records first meet with differences, narrowed as fields are settled, resolved when none is
+// left.
+func (s *syncer) reportHeld(ctx context.Context, tenant string, kind record.Kind, id, name string, first bool, out record.Outcome) {
+	held := out.Synced.HeldFields()
+	if len(held) == 0 {
+		if len(out.Settled) > 0 {
+			s.resolve(ctx, tenant, heldKey(kind, id))
+		}
+		return
+	}
+	if !first && len(out.Settled) == 0 {
+		return
+	}
+	var parts []string
+	for _, f := range held {
+		h := out.Synced.Held[f]
+		parts = append(parts, fmt.Sprintf("%s (Tribe %s, e-Boekhouden %s)", record.FieldLabel(f), quoted(h.Tribe), quoted(h.EBoekhouden)))
+	}
+	s.recordIssue(ctx, tenant, &mappingv1.Issue{
+		Key: heldKey(kind, id), Code: "relation_differs", Kind: string(kind), EntityId: id,
+		Message: fmt.Sprintf("%s was matched to an existing relation in the other system; they differ in %s. koppel changed neither.", name, strings.Join(parts, "; ")),
+		Action: "Correct each field in the system that is wrong: koppel takes a change made in either system to the other. " +
+			"Making the two equal settles the field too. Until then both keep their own value.",
+		Details: map[string]string{"fields": strings.Join(held, ",")},
+	})
+	if first {
+		_, err := s.mapping.RecordHistory(ctx, &mappingv1.RecordHistoryRequest{TenantId: tenant, Entry: &mappingv1.HistoryEntry{
+			Code: "matched_with_differences", Kind: string(kind), EntityId: id,
+			Message: fmt.Sprintf("%s was matched; %d fields differ and were left as they are in both systems.", name, len(held)),
+			Details: map[string]string{"fields": strings.Join(held, ",")},
+		}})
+		if err != nil {
+			s.log.WarnContext(ctx, "record history", "error", err)
+		}
+	}
+}
+
+func quoted(v string) string {
+	if v == "" {
+		return "empty"
+	}
+	return strconv.Quote(v)
+}
+
 func (s *syncer) recordConflict(ctx context.Context, tenant string, kind record.Kind, id, name string, c record.Conflict) {
 	_, err := s.mapping.RecordHistory(ctx, &mappingv1.RecordHistoryRequest{TenantId: tenant, Entry: &mappingv1.HistoryEntry{
 		Code: "conflict_settled", Kind: string(kind), EntityId: id,
-		Message: fmt.Sprintf("%s: %s was changed in both systems; the %s value was kept.", name, strings.ReplaceAll(c.Field, "_", " "), c.Winner),
+		Message: fmt.Sprintf("%s: %s was changed in both systems; the %s value was kept.", name, record.FieldLabel(c.Field), c.Winner),
 		Details: map[string]string{"field": c.Field, "tribe": c.Tribe, "eboekhouden": c.EBoekhouden, "winner": string(c.Winner)},
 	}})
 	if err != nil {
 		s.log.WarnContext(ctx, "record conflict in history", "error", err)
 	}
-}
-
-// pull runs an import, a periodic pull or a scan over every e-Boekhouden relation.
-//
-//	import         every active relation not linked yet is matched in Tribe or created there
-//	relation-scan  the same, reading only the list pages for relations already linked
-//	relation       also every linked relation is read and changes are brought to Tribe
-//
-// Progress is stored after each chunk, so a redelivered command resumes where it stopped; links
-// make every step idempotent besides.
-func (s *syncer) pull(ctx context.Context, tenant *mappingv1.Tenant, cmd *eventsv1.SyncCommand, run *syncrun.Run) error {
-	books, crm, err := s.connect(ctx, tenant)
-	if err != nil {
-		return err
-	}
-	entries, err := books.ListRelations(ctx)
-	if err != nil {
-		return fmt.Errorf("list e-Boekhouden relations: %w", err)
-	}
-	cursor := "relation-run"
-	pos := s.resumeAt(ctx, tenant.GetId(), cursor, run.ID())
-	if pos == 0 {
-		if err := run.Add(ctx, &mappingv1.RunCounts{}, 0, int64(len(entries))); err != nil {
-			return err
-		}
-	}
-	chunk := s.chunk
-	if chunk <= 0 {
-		chunk = 100
-	}
-	skipped := map[outcome]int{}
-	defer func() { run.SetMessage(skipMessage(skipped)) }()
-	for pos < len(entries) {
-		part := entries[pos:min(pos+chunk, len(entries))]
-		counts, err := s.pullChunk(ctx, tenant, books, crm, cmd.GetKind(), part, skipped)
-		if err != nil {
-			return err
-		}
-		if err := run.Add(ctx, counts, int64(len(part)), 0); err != nil {
-			return err
-		}
-		pos += len(part)
-		if _, err := s.mapping.SetCursor(ctx, &mappingv1.SetCursorRequest{TenantId: tenant.GetId(), Name: cursor, Value: run.ID() + " " + strconv.Itoa(pos)}); err != nil {
-			return fmt.Errorf("save progress: %w", err)
-		}
-	}
-	return nil
-}
-
-// skipMessage tells why records were skipped, such as "skipped: 35 inactive in e-Boekhouden".
-func skipMessage(skipped map[outcome]int) string {
-	var parts []string
-	for _, o := range []outcome{outcomeSkippedInactive, outcomeSkippedGone} {
-		if n := skipped[o]; n > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", n, skipReasons[o]))
-		}
-	}
-	if len(parts) == 0 {
-		return ""
-	}
-	return "skipped: " + strings.Join(parts, ", ")
-}
-
-// resumeAt returns where run stopped before, or 0 for a new run.
-func (s *syncer) resumeAt(ctx context.Context, tenant, cursor, runID string) int {
-	res, err := s.mapping.GetCursor(ctx, &mappingv1.GetCursorRequest{TenantId: tenant, Name: cursor})
-	if err != nil {
-		return 0
-	}
-	id, pos, ok := strings.Cut(res.GetValue(), " ")
-	if !ok || id != runID {
-		return 0
-	}
-	n, err := strconv.Atoi(pos)
-	if err != nil || n < 0 {
-		return 0
-	}
-	return n
-}
-
-// pullChunk handles one chunk of listed relations and returns its counts. A relation that
-// fails permanently is counted failed (its issue recorded) and the run goes on; a transient
-// failure stops the run, to be resumed on redelivery.
-func (s *syncer) pullChunk(ctx context.Context, tenant *mappingv1.Tenant, books Books, crm CRM, mode string, part []BookEntry, skipped map[outcome]int) (*mappingv1.RunCounts, error) {
-	links := map[string]*mappingv1.Link{}
-	byKind := map[record.Kind][]string{}
-	for _, e := range part {
-		byKind[e.Kind] = append(byKind[e.Kind], e.ID)
-	}
-	for kind, ids := range byKind {
-		res, err := s.mapping.BatchGetLinks(ctx, &mappingv1.BatchGetLinksRequest{TenantId: tenant.GetId(), Kind: string(kind),
-			EboekhoudenIds: ids, WithRecords: mode == bus.KindRelation})
-		if err != nil {
-			return nil, fmt.Errorf("get links: %w", err)
-		}
-		for _, l := range res.GetLinks() {
-			links[l.GetEboekhoudenId()] = l
-		}
-	}
-	counts := &mappingv1.RunCounts{}
-	for _, e := range part {
-		outcome, err := s.pullOne(ctx, tenant, books, crm, mode, e, links[e.ID])
-		if issue, ok := bus.IssueOf(err); ok {
-			if _, rerr := s.mapping.RecordIssue(ctx, &mappingv1.RecordIssueRequest{TenantId: tenant.GetId(), Issue: issue}); rerr != nil {
-				return nil, fmt.Errorf("record issue: %w", rerr)
-			}
-			counts.Failed++
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		switch outcome {
-		case outcomeCreated:
-			counts.Created++
-		case outcomeUpdated:
-			counts.Updated++
-		case outcomeUnchanged:
-			counts.Unchanged++
-		default:
-			counts.Skipped++
-			skipped[outcome]++
-		}
-	}
-	return counts, nil
-}
-
-type outcome int
-
-const (
-	outcomeUnchanged outcome = iota
-	outcomeCreated
-	outcomeUpdated
-	outcomeSkippedInactive
-	outcomeSkippedGone
-)
-
-// skipReasons says why records were skipped, for the run's message.
-var skipReasons = map[outcome]string{
-	outcomeSkippedInactive: "inactive in e-Boekhouden",
-	outcomeSkippedGone:     "deleted in e-Boekhouden while the run was under way",
-}
-
-func (s *syncer) pullOne(ctx context.Context, tenant *mappingv1.Tenant, books Books, crm CRM, mode string, e BookEntry, link *mappingv1.Link) (outcome, error) {
-	if link != nil {
-		if mode != bus.KindRelation {
-			return outcomeUnchanged, nil
-		}
-		br, err := books.GetRelation(ctx, e.ID)
-		if errors.Is(err, ErrNotFound) {
-			return outcomeSkippedGone, nil
-		}
-		if err != nil {
-			return 0, fmt.Errorf("read e-Boekhouden relation %s: %w", e.ID, err)
-		}
-		base, _ := record.Decode(link.GetRecord())
-		if len(record.Diff(base, br.Relation.FillFrom(base))) == 0 {
-			return outcomeUnchanged, nil
-		}
-		release, err := s.lease(ctx, tenant.GetId(), "tribe/"+link.GetTribeId())
-		if err != nil {
-			return 0, err
-		}
-		defer release()
-		// Read the link again under the lease: a push may have just saved a newer record.
-		if link, err = s.getLink(ctx, tenant.GetId(), e.Kind, link.GetTribeId(), ""); err != nil || link == nil {
-			return outcomeUnchanged, err
-		}
-		wrote, err := s.reconcile(ctx, tenant.GetId(), books, crm, link, nil, &br)
-		if err != nil || !wrote {
-			return outcomeUnchanged, err
-		}
-		return outcomeUpdated, nil
-	}
-
-	br, err := books.GetRelation(ctx, e.ID)
-	if errors.Is(err, ErrNotFound) {
-		return outcomeSkippedGone, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("read e-Boekhouden relation %s: %w", e.ID, err)
-	}
-	if br.Inactive {
-		// Inactive relations are not imported.
-		return outcomeSkippedInactive, nil
-	}
-	release, err := s.lease(ctx, tenant.GetId(), "eboekhouden/"+e.ID)
-	if err != nil {
-		return 0, err
-	}
-	defer release()
-	if link, err := s.getLink(ctx, tenant.GetId(), e.Kind, "", e.ID); err != nil || link != nil {
-		// Linked meanwhile by a push or another replica.
-		return outcomeUnchanged, err
-	}
-	cr, err := crm.FindRelation(ctx, e.Kind, e.ID, br.Relation.Code)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		id, err := crm.CreateCustomer(ctx, br.Relation, e.ID)
-		if err != nil {
-			return 0, s.classify(err, e.Kind, e.ID, br.Relation.Name)
-		}
-		if _, err := s.mapping.CreateLink(ctx, &mappingv1.CreateLinkRequest{TenantId: tenant.GetId(), Kind: string(e.Kind),
-			TribeId: id, EboekhoudenId: e.ID, Record: br.Relation.Encode()}); err != nil {
-			return 0, fmt.Errorf("create link: %w", err)
-		}
-		return outcomeCreated, nil
-	case err != nil:
-		return 0, fmt.Errorf("find tribe relation for %s: %w", e.ID, err)
-	}
-	link, err = s.link(ctx, tenant.GetId(), e.Kind, cr.ID, e.ID)
-	if err != nil {
-		return 0, err
-	}
-	wrote, err := s.reconcile(ctx, tenant.GetId(), books, crm, link, &cr, &br)
-	if err != nil || !wrote {
-		return outcomeUnchanged, err
-	}
-	return outcomeUpdated, nil
 }

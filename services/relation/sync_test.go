@@ -71,7 +71,7 @@ func newWorld(t testing.TB, relations int, auto bool) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.s = &syncer{mapping: w.m.Client, connect: connector(clients), holder: "test", log: slog.New(slog.NewTextHandler(io.Discard, nil)), chunk: 10}
+	w.s = &syncer{mapping: w.m.Client, connect: connector(clients), holder: "test", log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if w.ebc, err = eboekhouden.New(w.ebAdm.AccessToken, "test", eboekhouden.WithBaseURL(ebSrv.URL)); err != nil {
 		t.Fatal(err)
 	}
@@ -340,4 +340,18 @@ func TestNewTribeCustomerNeedsADebtorNumber(t *testing.T) {
 			}
 		})
 	}
+}
+
+func (w *world) startRun(kind, id string) *syncrun.Run {
+	w.t.Helper()
+	r, err := syncrun.Start(ctx, w.m.Client, w.tenant, kind, id, "test")
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return r
+}
+
+// pullWith runs (or continues) run id of kind as a delivery of its command would.
+func (w *world) pullWith(r *syncrun.Run, kind, id string) error {
+	return w.s.pull(ctx, w.tenantRecord(), &eventsv1.SyncCommand{TenantId: w.tenant, Kind: kind, RunId: id}, r)
 }

@@ -1,6 +1,8 @@
 package record
 
 import (
+	"encoding/json"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -24,6 +26,84 @@ type Conflict struct {
 	Winner Side `json:"winner"`
 }
 
+// Held is a field on which the two systems disagreed when their records first met (an import,
+// a rebuild, a first match), with each side's value then. Nobody has told koppel which one is
+// right, so it writes neither: the field stays as it is on both sides until a user edits it in
+// one system (that edit then wins) or makes the two equal.
+type Held struct {
+	Tribe       string `json:"tribe"`
+	EBoekhouden string `json:"eboekhouden"`
+}
+
+// CodeField is the Tribe number that holds a relation's e-Boekhouden code. e-Boekhouden has one
+// code per relation whether customer or supplier; Tribe keeps a debtor and a creditor number.
+type CodeField string
+
+// Code fields. The zero value is the debtor number.
+const (
+	DebtorNumber   CodeField = ""
+	CreditorNumber CodeField = "creditor"
+)
+
+// Synced is what a link remembers of its two records: the last values both systems agreed on,
+// the fields held since first contact, and where Tribe keeps the code. Its stored form is the
+// Relation's JSON with two more keys, so records stored before holds existed still decode.
+type Synced struct {
+	Relation
+	Held      map[string]Held `json:"held,omitempty"`
+	CodeField CodeField       `json:"code_field,omitempty"`
+}
+
+// Encode is the stored form of s.
+func (s Synced) Encode() []byte {
+	s.Relation = s.Relation.Normalize()
+	if len(s.Held) == 0 {
+		s.Held = nil
+	}
+	b, _ := json.Marshal(s)
+	return b
+}
+
+// DecodeSynced reads a stored Synced; an empty one decodes to the zero Synced.
+func DecodeSynced(b []byte) (Synced, error) {
+	var s Synced
+	if len(b) == 0 {
+		return s, nil
+	}
+	err := json.Unmarshal(b, &s)
+	return s, err
+}
+
+// TribeView is the record as Tribe shows it when nothing changed since s: the agreed values, and
+// Tribe's own value of every held field. A Tribe record equal to it is an echo.
+func (s Synced) TribeView() Relation {
+	r := s.Relation.Normalize()
+	v := fields(&r)
+	for i, f := range relationFields {
+		if h, ok := s.Held[f]; ok {
+			v[i].SetString(h.Tribe)
+		}
+	}
+	return r
+}
+
+// EBoekhoudenView is the record as e-Boekhouden shows it when nothing changed since s: the agreed
+// values, and e-Boekhouden's own value of every held field.
+func (s Synced) EBoekhoudenView() Relation {
+	r := s.Relation.Normalize()
+	v := fields(&r)
+	for i, f := range relationFields {
+		if h, ok := s.Held[f]; ok {
+			v[i].SetString(h.EBoekhouden)
+		}
+	}
+	return r
+}
+
+// Unmet reports whether s is the state of a link whose records have not met yet: a link
+// made by matching (an import, a rebuild) before its first sync.
+func (s Synced) Unmet() bool { return s.Kind == "" }
+
 // FieldOwner is the documented rule for two-sided conflicts: the side that owns a field wins.
 //
 // e-Boekhouden owns what the bookkeeper answers for: the relation code (debtor number), the VAT
@@ -38,38 +118,125 @@ func FieldOwner(field string) Side {
 	return Tribe
 }
 
+// Outcome is what a merge decided: what each system must hold, the new last-synced state, and
+// what the tenant must hear of.
+type Outcome struct {
+	// Tribe and EBoekhouden are the records each system must hold; write a system only where
+	// its current record differs (Diff after FillFrom).
+	Tribe, EBoekhouden Relation
+	Synced             Synced
+	// Conflicts are fields both systems changed since the last sync, settled by FieldOwner.
+	Conflicts []Conflict
+	// Settled are held fields that stopped being held: made equal, or edited on one side.
+	Settled []string
+}
+
 // Merge settles the current Tribe and e-Boekhouden versions of a relation against the last-synced
-// base, field by field: a field changed on one side only takes that side's value; a field changed
-// on both sides to different values is a conflict, settled by FieldOwner and reported. All three
+// state, field by field: a field changed on one side only takes that side's value; a field changed
+// on both sides to different values is a conflict, settled by FieldOwner and reported. A held field
+// stays as each side has it until one side changes it (that side wins) or both agree. All records
 // are normalised first, so formatting differences are no changes.
-func Merge(base, tribe, eb Relation) (Relation, []Conflict) {
-	base, tribe, eb = base.Normalize(), tribe.Normalize(), eb.Normalize()
-	tribe, eb = tribe.fillAbsent(base), eb.fillAbsent(base)
-	merged := tribe
-	merged.Absent = nil
-	var conflicts []Conflict
-	bv, tv, ev, mv := fields(&base), fields(&tribe), fields(&eb), fields(&merged)
+func Merge(base Synced, tribe, eb Relation) Outcome {
+	b := base.Relation.Normalize()
+	tribe, eb = tribe.Normalize(), eb.Normalize()
+	tribe, eb = tribe.fillAbsent(b, eb), eb.fillAbsent(b, tribe)
+	out := Outcome{Tribe: tribe, EBoekhouden: eb, Synced: Synced{Relation: b, Held: maps.Clone(base.Held), CodeField: base.CodeField}}
+	out.Tribe.Absent, out.EBoekhouden.Absent = nil, nil
+	bv, tv, ev := fields(&b), fields(&tribe), fields(&eb)
+	to, eo, so := fields(&out.Tribe), fields(&out.EBoekhouden), fields(&out.Synced.Relation)
 	for i, f := range relationFields {
-		b, t, e := bv[i].String(), tv[i].String(), ev[i].String()
+		bs, t, e := bv[i].String(), tv[i].String(), ev[i].String()
+		var v string
+		if h, held := base.Held[f]; held {
+			tChanged, eChanged := t != h.Tribe, e != h.EBoekhouden
+			switch {
+			case t == e:
+				v = t
+			case !tChanged && !eChanged:
+				// Still as it was at first contact: each side keeps its own value.
+				continue
+			case tChanged && !eChanged:
+				v = t
+			case eChanged && !tChanged:
+				v = e
+			default:
+				v = settle(f, t, e, &out)
+			}
+			delete(out.Synced.Held, f)
+			out.Settled = append(out.Settled, f)
+		} else {
+			switch {
+			case t == e, e == bs:
+				v = t
+			case t == bs:
+				v = e
+			default:
+				v = settle(f, t, e, &out)
+			}
+		}
+		to[i].SetString(v)
+		eo[i].SetString(v)
+		so[i].SetString(v)
+	}
+	out.finish(tribe.Kind, eb.Kind)
+	return out
+}
+
+// FirstContact settles two records that meet for the first time (an import matching an existing
+// Tribe relation, a rebuild, a relation found again through the e-Boekhouden ID kept in Tribe).
+// Nothing says which side is right, and the books are the bookkeeper's: e-Boekhouden is never
+// written. A field empty in Tribe takes e-Boekhouden's value; every other difference is held.
+func FirstContact(tribe, eb Relation, code CodeField) Outcome {
+	tribe, eb = tribe.Normalize(), eb.Normalize()
+	tribe, eb = tribe.fillAbsent(eb, eb), eb.fillAbsent(tribe, tribe)
+	out := Outcome{Tribe: tribe, EBoekhouden: eb, Synced: Synced{Relation: eb, Held: map[string]Held{}, CodeField: code}}
+	out.Tribe.Absent, out.EBoekhouden.Absent, out.Synced.Absent = nil, nil, nil
+	tv, ev := fields(&tribe), fields(&eb)
+	to := fields(&out.Tribe)
+	for i, f := range relationFields {
+		t, e := tv[i].String(), ev[i].String()
 		switch {
 		case t == e:
-			// Same on both sides: nothing to settle.
-		case t == b:
-			mv[i].SetString(e)
-		case e == b:
-			// Tribe's change stands (merged started as Tribe).
+		case t == "":
+			to[i].SetString(e)
 		default:
-			winner := FieldOwner(f)
-			if winner == EBoekhouden {
-				mv[i].SetString(e)
-			}
-			conflicts = append(conflicts, Conflict{Field: f, Tribe: t, EBoekhouden: e, Winner: winner})
+			out.Synced.Held[f] = Held{Tribe: t, EBoekhouden: e}
 		}
 	}
-	if merged.Kind == "" {
-		merged.Kind = eb.Kind
+	out.finish(tribe.Kind, eb.Kind)
+	return out
+}
+
+// settle decides a field both sides changed, by its owner, and records the conflict.
+func settle(field, t, e string, out *Outcome) string {
+	winner := FieldOwner(field)
+	out.Conflicts = append(out.Conflicts, Conflict{Field: field, Tribe: t, EBoekhouden: e, Winner: winner})
+	if winner == EBoekhouden {
+		return e
 	}
-	return merged.Normalize(), conflicts
+	return t
+}
+
+func (o *Outcome) finish(tribeKind, ebKind Kind) {
+	kind := tribeKind
+	if kind == "" {
+		kind = ebKind
+	}
+	o.Tribe.Kind, o.EBoekhouden.Kind, o.Synced.Kind = kind, kind, kind
+	o.Tribe, o.EBoekhouden, o.Synced.Relation = o.Tribe.Normalize(), o.EBoekhouden.Normalize(), o.Synced.Relation.Normalize()
+	if len(o.Synced.Held) == 0 {
+		o.Synced.Held = nil
+	}
+}
+
+// HeldFields lists the held fields of s in a stable order.
+func (s Synced) HeldFields() []string {
+	return slices.Sorted(maps.Keys(s.Held))
+}
+
+// FieldLabel is a field's name in words, such as "invoice address city".
+func FieldLabel(field string) string {
+	return strings.NewReplacer("_", " ", ".", " ").Replace(field)
 }
 
 // relationFields are the JSON names of every string field of Relation, in order, including the
@@ -154,10 +321,16 @@ func (r Relation) FillFrom(o Relation) Relation {
 	return r
 }
 
-// fillAbsent is FillFrom base, but for a person whose system keeps only the full name and that
-// name changed: then the parts are derived from the new name.
-func (r Relation) fillAbsent(base Relation) Relation {
+// fillAbsent fills the fields r's system does not keep from base, so they count as unchanged.
+// A person whose system keeps only the full name gets its parts from the other side when the
+// two full names are equal, and else, when the name changed since base, from splitting it.
+func (r Relation) fillAbsent(base, other Relation) Relation {
 	name := r.Name
+	if r.Kind == Person && slices.Contains(r.Absent, "last_name") && name == other.Name {
+		r = r.FillFrom(other)
+		r.Name = name
+		return r
+	}
 	r = r.FillFrom(base)
 	r.Name = name
 	if r.Kind == Person && slices.Contains(r.Absent, "last_name") && r.Name != base.Name {

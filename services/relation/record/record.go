@@ -113,9 +113,20 @@ func (r Relation) Normalize() Relation {
 	return r
 }
 
-// Normalize returns a in canonical form.
+// WithNameParts returns r with a person's first, middle and last name split from its full name
+// when it has none, as Tribe will keep them once written there.
+func (r Relation) WithNameParts() Relation {
+	if r.Kind == Person && r.LastName == "" {
+		r.FirstName, r.MiddleName, r.LastName = SplitPersonName(r.Name)
+	}
+	return r
+}
+
+// Normalize returns a in canonical form. The street line is rebuilt from its parts, so a line
+// that went through Tribe (street, house number and suffix apart) compares equal to the line it
+// came from: "Kerkstraat 12A" and "Kerkstraat 12 A" are one address.
 func (a Address) Normalize() Address {
-	return Address{Line: text(a.Line), PostalCode: postalCode(a.PostalCode), City: text(a.City), Country: strings.ToUpper(text(a.Country))}
+	return Address{Line: JoinStreetLine(SplitStreetLine(a.Line)), PostalCode: postalCode(a.PostalCode), City: text(a.City), Country: strings.ToUpper(text(a.Country))}
 }
 
 // Encode is the stored form of a last-synced record.
@@ -154,14 +165,18 @@ func SplitStreetLine(line string) (street string, number int, suffix string) {
 	return m[1], n, strings.TrimSpace(m[3])
 }
 
-// JoinStreetLine is the inverse of SplitStreetLine.
+// JoinStreetLine is the inverse of SplitStreetLine. A suffix that starts with a letter or digit
+// is set apart ("12 A", "12 bis"), one that starts with punctuation is not ("1001-3", "12/2").
 func JoinStreetLine(street string, number int, suffix string) string {
-	parts := []string{text(street)}
+	line := text(street)
 	if number > 0 {
-		parts = append(parts, strconv.Itoa(number))
+		line = text(line + " " + strconv.Itoa(number))
 	}
 	if s := text(suffix); s != "" {
-		parts = append(parts, s)
+		if r := []rune(s)[0]; unicode.IsLetter(r) || unicode.IsDigit(r) {
+			line += " "
+		}
+		line = text(line + s)
 	}
-	return text(strings.Join(parts, " "))
+	return line
 }
