@@ -485,7 +485,20 @@ func TestDashboardsAndRulesQueryExportedMetrics(t *testing.T) {
 	})
 	sandboxJSON(t, s, "DELETE", "/eboekhouden/_sim/faults", nil, nil)
 
-	// The import and a scheduled run of every kind succeed (partial runs count as having run).
+	// The import and a run of every kind succeed (partial runs count as having run). The
+	// scheduled relation pull and scan that fired at activation were skipped, since the import
+	// did their work; an operator's run-now of each comes after the import.
+	eventually(t, "demo's import", 180*time.Second, func() bool {
+		return sample(t, s, `koppel_sync_last_success_timestamp_seconds{kind="import",tenant="demo"}`) >= float64(start.Unix())
+	})
+	for _, kind := range []string{"relation", "relation-scan"} {
+		if code, body := admin.do("POST", "/admin/v1/tenants/demo/sync/"+kind, nil); code != 202 {
+			t.Fatalf("run %s now: %d %v", kind, code, body)
+		}
+		eventually(t, "demo's "+kind+" run", 60*time.Second, func() bool {
+			return sample(t, s, fmt.Sprintf(`koppel_sync_last_success_timestamp_seconds{kind=%q,tenant="demo"}`, kind)) >= float64(start.Unix())
+		})
+	}
 	for _, kind := range []string{"import", "relation", "relation-scan", "product", "payment"} {
 		series := fmt.Sprintf(`koppel_sync_last_success_timestamp_seconds{kind=%q,tenant="demo"}`, kind)
 		deadline := time.Now().Add(180 * time.Second)

@@ -216,6 +216,17 @@ func TestSupplierIsMatchedByItsCreditorNumber(t *testing.T) {
 	if field(w.tribeRecord(orgID), "DebtorNumber") != "" {
 		t.Fatal("the supplier got a debtor number")
 	}
+
+	// Redis is lost; the supplier's next change finds its relation again through the ImportId.
+	if _, err := w.m.Client.DeleteLink(ctx, &mappingv1.DeleteLinkRequest{TenantId: w.tenant, Kind: "organization", TribeId: orgID}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.push(bus.EntityOrganization, orgID); err != nil {
+		t.Fatal(err)
+	}
+	if org := w.tribeRecord(orgID); field(org, "DebtorNumber") != "" || field(org, "CreditorNumber") != "2001" {
+		t.Fatalf("found again, the supplier's numbers changed: %v", org)
+	}
 }
 
 // A new Tribe customer whose debtor number is the code of a relation in the books that koppel

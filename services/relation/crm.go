@@ -154,6 +154,38 @@ func (m crm) GetRelation(ctx context.Context, kind record.Kind, id string) (CRMR
 	return fromOrganization(&o), nil
 }
 
+// relationsPerQuery bounds the IDs of one GetRelations query, keeping its URL short.
+const relationsPerQuery = 40
+
+func (m crm) GetRelations(ctx context.Context, kind record.Kind, ids []string) ([]CRMRelation, error) {
+	var out []CRMRelation
+	for start := 0; start < len(ids); start += relationsPerQuery {
+		var any []tribe.Filter
+		for _, id := range ids[start:min(start+relationsPerQuery, len(ids))] {
+			any = append(any, tribe.Eq("ID", tribe.GUID(id)))
+		}
+		q := addressQuery().Filter(tribe.Or(any...))
+		if kind == record.Person {
+			persons, err := tribe.Collect(m.c.Persons(ctx, q))
+			if err != nil {
+				return nil, tribeError(err)
+			}
+			for i := range persons {
+				out = append(out, fromPerson(&persons[i]))
+			}
+			continue
+		}
+		orgs, err := tribe.Collect(m.c.Organizations(ctx, q))
+		if err != nil {
+			return nil, tribeError(err)
+		}
+		for i := range orgs {
+			out = append(out, fromOrganization(&orgs[i]))
+		}
+	}
+	return out, nil
+}
+
 func (m crm) IsCustomer(ctx context.Context, kind record.Kind, id string) (bool, error) {
 	rels, err := tribe.Collect(m.c.Relationships(ctx, customerSetOf(kind),
 		tribe.Q().Filter(tribe.Eq(childNav(kind)+"/ID", tribe.GUID(id))).Select("ID").Top(1)))
@@ -210,13 +242,29 @@ func (m crm) FindCandidates(ctx context.Context, kind record.Kind, ebID, code st
 
 func str(s string) *string { return &s }
 
-func (m crm) orgInput(r record.Relation, field record.CodeField, ebID string) tribe.OrganizationInput {
-	in := tribe.OrganizationInput{Name: str(r.Name), PhoneNumber: str(r.Phone), Website: str(r.Website),
-		VATNumber: str(r.VATNumber), ChamberOfCommerceNumber: str(r.CoCNumber), IBAN: str(r.IBAN), BIC: str(r.BIC)}
+// fieldSet says which canonical fields an input carries; nil carries every one (a create).
+type fieldSet map[string]bool
+
+func (f fieldSet) has(name string) bool { return f == nil || f[name] }
+
+func (m crm) orgInput(r record.Relation, field record.CodeField, ebID string, only fieldSet) tribe.OrganizationInput {
+	var in tribe.OrganizationInput
+	set := func(name, v string, dst **string) {
+		if only.has(name) {
+			*dst = str(v)
+		}
+	}
+	set("name", r.Name, &in.Name)
+	set("phone", r.Phone, &in.PhoneNumber)
+	set("website", r.Website, &in.Website)
+	set("vat_number", r.VATNumber, &in.VATNumber)
+	set("coc_number", r.CoCNumber, &in.ChamberOfCommerceNumber)
+	set("iban", r.IBAN, &in.IBAN)
+	set("bic", r.BIC, &in.BIC)
 	if field == record.CreditorNumber {
-		in.CreditorNumber = str(r.Code)
+		set("code", r.Code, &in.CreditorNumber)
 	} else {
-		in.DebtorNumber = str(r.Code)
+		set("code", r.Code, &in.DebtorNumber)
 	}
 	if ebID != "" {
 		in.ExternalID = str(ebID)
@@ -224,17 +272,27 @@ func (m crm) orgInput(r record.Relation, field record.CodeField, ebID string) tr
 	return in
 }
 
-func (m crm) personInput(r record.Relation, field record.CodeField, ebID string) tribe.PersonInput {
+func (m crm) personInput(r record.Relation, field record.CodeField, ebID string, only fieldSet) tribe.PersonInput {
 	first, middle, last := r.FirstName, r.MiddleName, r.LastName
 	if last == "" {
 		first, middle, last = record.SplitPersonName(r.Name)
 	}
-	in := tribe.PersonInput{FirstName: str(first), MiddleName: str(middle), LastName: str(last),
-		PhoneNumber: str(r.Phone), IBAN: str(r.IBAN), BIC: str(r.BIC)}
+	var in tribe.PersonInput
+	set := func(name, v string, dst **string) {
+		if only.has(name) {
+			*dst = str(v)
+		}
+	}
+	if only.has("name") || only.has("first_name") || only.has("middle_name") || only.has("last_name") {
+		in.FirstName, in.MiddleName, in.LastName = str(first), str(middle), str(last)
+	}
+	set("phone", r.Phone, &in.PhoneNumber)
+	set("iban", r.IBAN, &in.IBAN)
+	set("bic", r.BIC, &in.BIC)
 	if field == record.CreditorNumber {
-		in.CreditorNumber = str(r.Code)
+		set("code", r.Code, &in.CreditorNumber)
 	} else {
-		in.DebtorNumber = str(r.Code)
+		set("code", r.Code, &in.DebtorNumber)
 	}
 	if ebID != "" {
 		in.ExternalID = str(ebID)
@@ -259,11 +317,11 @@ func (m crm) CreateCustomer(ctx context.Context, r record.Relation, ebID string)
 	in := tribe.RelationshipInput{Relation: &tribe.Ref{ID: m.lk.own}}
 	invoice, postal := m.newAddress(r.InvoiceAddress, "Invoice"), m.newAddress(r.PostalAddress, "Postal")
 	if r.Kind == record.Person {
-		p := m.personInput(r, record.DebtorNumber, ebID)
+		p := m.personInput(r, record.DebtorNumber, ebID, nil)
 		p.NewInvoiceAddress, p.NewPostalAddress = invoice, postal
 		in.NewPerson = &p
 	} else {
-		o := m.orgInput(r, record.DebtorNumber, ebID)
+		o := m.orgInput(r, record.DebtorNumber, ebID, nil)
 		o.NewInvoiceAddress, o.NewPostalAddress = invoice, postal
 		in.NewOrganization = &o
 	}
@@ -329,18 +387,28 @@ func (m crm) UpdateRelation(ctx context.Context, cur CRMRelation, r record.Relat
 			return fmt.Errorf("update %s: %w", a.nav, tribeError(err))
 		}
 	}
+	// Only the fields that differ are written: a user's edit made since cur was read is never
+	// overwritten with cur's value.
 	curRec := cur.As(field)
 	curRec.InvoiceAddress, curRec.PostalAddress = r.InvoiceAddress, r.PostalAddress
-	if len(record.Diff(curRec.FillFrom(r), r)) == 0 && cur.EBoekhoudenID == ebID && newInvoice == nil && newPostal == nil {
+	changed := fieldSet{}
+	for _, f := range record.Diff(curRec.FillFrom(r), r) {
+		changed[f] = true
+	}
+	writeID := ebID
+	if cur.EBoekhoudenID == ebID {
+		writeID = ""
+	}
+	if len(changed) == 0 && writeID == "" && newInvoice == nil && newPostal == nil {
 		return nil
 	}
 	var err error
 	if cur.Kind == record.Person {
-		in := m.personInput(r, field, ebID)
+		in := m.personInput(r, field, writeID, changed)
 		in.NewInvoiceAddress, in.NewPostalAddress = newInvoice, newPostal
 		err = m.c.UpdatePerson(ctx, cur.ID, in)
 	} else {
-		in := m.orgInput(r, field, ebID)
+		in := m.orgInput(r, field, writeID, changed)
 		in.NewInvoiceAddress, in.NewPostalAddress = newInvoice, newPostal
 		err = m.c.UpdateOrganization(ctx, cur.ID, in)
 	}

@@ -85,6 +85,9 @@ type Created struct {
 type CRM interface {
 	// GetRelation reads a relation with its addresses: one call.
 	GetRelation(ctx context.Context, kind record.Kind, id string) (CRMRelation, error)
+	// GetRelations reads several relations of kind with their addresses, a few dozen per call;
+	// relations that do not exist are left out.
+	GetRelations(ctx context.Context, kind record.Kind, ids []string) ([]CRMRelation, error)
 	// IsCustomer reports whether the relation has a customer relationship.
 	IsCustomer(ctx context.Context, kind record.Kind, id string) (bool, error)
 	// CustomerOf reads the relation a customer relationship belongs to, with its addresses: one

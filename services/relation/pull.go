@@ -52,7 +52,7 @@ func (s *syncer) pull(ctx context.Context, tenant *mappingv1.Tenant, cmd *events
 		return fmt.Errorf("list e-Boekhouden relations: %w", err)
 	}
 	p := &pullRun{s: s, tenant: tenant, books: books, crm: crm, mode: cmd.GetKind(), entries: entries,
-		links: map[string]*mappingv1.Link{}, inactive: map[string]*mappingv1.Link{}}
+		links: map[string]*mappingv1.Link{}, inactive: map[string]*mappingv1.Link{}, known: map[string]CRMRelation{}}
 	concurrency := s.concurrency
 	if concurrency <= 0 {
 		concurrency = defaultConcurrency
@@ -72,6 +72,9 @@ type pullRun struct {
 	mu       sync.Mutex
 	links    map[string]*mappingv1.Link // by e-Boekhouden ID, of the windows prepared
 	inactive map[string]*mappingv1.Link
+	// known are the Tribe relations an import's window matched, read a few dozen per call
+	// before the window is handled, by Tribe ID.
+	known map[string]CRMRelation
 	// index holds every Tribe relation's keys per kind, read once per run (an import matches
 	// many relations); scans, which meet few new relations, query per relation instead.
 	index     map[record.Kind][]record.Candidate
@@ -105,7 +108,43 @@ func (p *pullRun) prepare(ctx context.Context, from, to int) error {
 			return err
 		}
 	}
-	return fetch(inactiveLinkKind, all, true, p.inactive)
+	if err := fetch(inactiveLinkKind, all, true, p.inactive); err != nil {
+		return err
+	}
+	if p.mode == bus.KindImport {
+		return p.readMatches(ctx, from, to)
+	}
+	return nil
+}
+
+// readMatches reads, a few dozen per call, the Tribe relations that the window's unlinked
+// e-Boekhouden relations match by their listed keys, so matching one costs no read of its own.
+func (p *pullRun) readMatches(ctx context.Context, from, to int) error {
+	want := map[record.Kind][]string{}
+	for _, e := range p.entries[from:to] {
+		if link, _ := p.linkOf(e.ID); link != nil {
+			continue
+		}
+		cands, err := p.candidates(ctx, e.Kind, e.ID, e.Code)
+		if err != nil {
+			return fmt.Errorf("find the Tribe relations of %s: %w", e.ID, err)
+		}
+		if c, _, found, err := record.Match(cands, e.ID, e.Code); err == nil && found {
+			want[e.Kind] = append(want[e.Kind], c.ID)
+		}
+	}
+	for kind, ids := range want {
+		got, err := p.crm.GetRelations(ctx, kind, ids)
+		if err != nil {
+			return fmt.Errorf("read matched Tribe relations: %w", err)
+		}
+		p.mu.Lock()
+		for _, cr := range got {
+			p.known[cr.ID] = cr
+		}
+		p.mu.Unlock()
+	}
+	return nil
 }
 
 func (p *pullRun) linkOf(id string) (*mappingv1.Link, *mappingv1.Link) {
@@ -241,7 +280,15 @@ func (p *pullRun) importOne(ctx context.Context, e BookEntry, br BookRelation) (
 		return syncrun.Result{}, err
 	}
 	p.s.resolve(ctx, tenant, ambiguousKey(e.ID))
-	wrote, err := p.s.reconcile(ctx, tenant, p.books, p.crm, link, nil, &br)
+	p.mu.Lock()
+	cr, read := p.known[match.ID]
+	delete(p.known, match.ID)
+	p.mu.Unlock()
+	var crp *CRMRelation
+	if read {
+		crp = &cr
+	}
+	wrote, err := p.s.reconcile(ctx, tenant, p.books, p.crm, link, crp, &br)
 	if err != nil || !wrote {
 		return syncrun.Result{Outcome: syncrun.Unchanged}, err
 	}

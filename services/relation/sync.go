@@ -407,8 +407,13 @@ func (s *syncer) reconcile(ctx context.Context, tenant string, books Books, crm 
 		// A state we cannot read is as good as none: the records meet as for the first time.
 		state = record.Synced{}
 	}
-	tr := cr.As(state.CodeField)
 	first := state.Unmet()
+	if first && strings.TrimSpace(cr.DebtorNumber) == "" && strings.TrimSpace(cr.CreditorNumber) != "" {
+		// A relation with only a creditor number in Tribe is a supplier, however the link was
+		// found (an ImportId after the loss of Redis, a rebuild): its code lives there.
+		state.CodeField = record.CreditorNumber
+	}
+	tr := cr.As(state.CodeField)
 	var out record.Outcome
 	if first {
 		out = record.FirstContact(tr, br.Relation, state.CodeField)

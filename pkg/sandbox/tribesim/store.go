@@ -2,6 +2,7 @@ package tribesim
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/big"
 	"net/http"
@@ -55,8 +56,17 @@ type EnvironmentSpec struct {
 	// InvoicingDisabled simulates an environment without the Billing/Invoicing module: the
 	// invoice sets answer "entity type not found".
 	InvoicingDisabled bool `json:"invoicingDisabled"`
+	// Units are units the environment has besides the built-in ones (PCS, HOUR, DAY, MONTH,
+	// KM), as an administrator adds them under Configuration.
+	Units []UnitSpec `json:"units,omitempty"`
 	// Generate fills the environment with generated data.
 	Generate *GenerateSpec `json:"generate,omitempty"`
+}
+
+// UnitSpec is one unit of an environment.
+type UnitSpec struct {
+	Code string `json:"code"`
+	Name string `json:"name"`
 }
 
 // EnvironmentInfo describes a created environment.
@@ -101,6 +111,14 @@ func (s *Simulator) CreateEnvironment(spec EnvironmentSpec) (EnvironmentInfo, er
 	}
 	if spec.Name == "" {
 		spec.Name = "Koppel Demo B.V."
+	}
+	if len(spec.Units) > 100 {
+		return EnvironmentInfo{}, errors.New("create environment: at most 100 units")
+	}
+	for _, u := range spec.Units {
+		if strings.TrimSpace(u.Code) == "" || strings.TrimSpace(u.Name) == "" {
+			return EnvironmentInfo{}, errors.New("create environment: every unit needs a code and a name")
+		}
 	}
 	e := &env{EnvironmentSpec: spec, webhooks: map[string]*webhookReg{}}
 	s.envs[spec.ID] = e
@@ -155,6 +173,9 @@ func (s *Simulator) resetLocked(e *env) error {
 	}
 	for _, c := range [][2]string{{"PCS", "Stuk"}, {"HOUR", "Uur"}, {"DAY", "Dag"}, {"MONTH", "Maand"}, {"KM", "Kilometer"}} {
 		seed(lk.Unit, c[0], c[1], nil)
+	}
+	for _, u := range e.Units {
+		seed(lk.Unit, u.Code, u.Name, nil)
 	}
 	for _, c := range []struct{ code, name, pct string }{{"HIGH", "Hoog 21%", "21"}, {"LOW", "Laag 9%", "9"}, {"ZERO", "0%", "0"}, {"EXEMPT", "Vrijgesteld", "0"}} {
 		seed(lk.VatGroup, c.code, c.name, map[string]any{"Percentage": json.Number(c.pct)})
