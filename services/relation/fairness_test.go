@@ -141,4 +141,3 @@ func fairnessRun(t *testing.T, handBack time.Duration) int {
 		return 0
 	}
 }
-
