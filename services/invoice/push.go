@@ -185,10 +185,10 @@ func (p *pusher) build(tenant *mappingv1.Tenant, inv *tribe.Invoice, relationID 
 		return eboekhouden.NewInvoice{}, bus.Permanent(errors.New("no payment term"), invoiceIssue(inv.ID, inv.Number, "no_payment_term",
 			"it has no due date, so its payment term is unknown; it was not booked.", "Give the customer a payment term (or the invoice a due date) in Tribe; the invoice is booked when it changes next."))
 	}
-	days := int(inv.DueDate.Sub(*inv.InvoiceDate).Hours() / 24)
-	if days < 0 {
-		days = 0
-	}
+	// Dates, not instants: the term counts calendar days in Amsterdam, so it stays 30 across a
+	// clock change.
+	date := eboekhouden.DateOf(*inv.InvoiceDate)
+	days := max(date.DaysUntil(eboekhouden.DateOf(*inv.DueDate)), 0)
 	ledger, _ := strconv.ParseInt(links[linkDebtorLedger], 10, 64)
 	template, _ := strconv.ParseInt(links[linkInvoiceTemplate], 10, 64)
 	if ledger == 0 || template == 0 {
@@ -197,7 +197,7 @@ func (p *pusher) build(tenant *mappingv1.Tenant, inv *tribe.Invoice, relationID 
 	}
 	out := eboekhouden.NewInvoice{RelationID: relationID, InvoiceNumber: inv.Number, TermOfPayment: days, TemplateID: template,
 		InExVat: eboekhouden.InExVat("EX"), Text: inv.Subject,
-		Date: eboekhouden.NewDate(inv.InvoiceDate.Year(), inv.InvoiceDate.Month(), inv.InvoiceDate.Day()),
+		Date: date,
 		Mutation: &eboekhouden.InvoiceMutation{LedgerID: ledger, Description: inv.Subject,
 			PaymentReference: "KOPPEL-" + inv.Number, CheckPaymentReference: true}}
 	if inv.IsVatIncluded {
