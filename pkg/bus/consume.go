@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/koppel/koppel/pkg/telemetry"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
@@ -16,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+	"google.golang.org/protobuf/proto"
 )
 
 // Headers of a dead letter.
@@ -89,9 +91,29 @@ type ConsumerOptions struct {
 	// DrainTimeout is how long a shutdown waits for handlers in flight. Default 20s.
 	DrainTimeout time.Duration
 	Logger       *slog.Logger
-	// Issues records the issues of permanent failures. Required.
+	// Issues records the issues of permanent failures and dead letters. Required.
 	Issues IssueRecorder
+	// Describe says what a message is about, for the issue recorded when it is dead-lettered.
+	// Default nil: the issue names the subject only.
+	Describe DeadLetterDescriber
 }
+
+// DeadLetterDescriber describes a message for the issue the consume loop records on its tenant
+// when it dead-letters it, since the loop itself knows subjects, not records. Kind and EntityId
+// name the record; Details carry what a flow needs to retry it (merged into the loop's own:
+// dead_letter, consumer, subject); Key, when set, makes the issue one per record rather than one
+// per dead letter (so the flow resolves it when the record succeeds); Message and Action are
+// put before the loop's own (what failed, and how to replay it). It returns nil for a message it
+// cannot read.
+type DeadLetterDescriber func(m *Msg) *mappingv1.Issue
+
+// Details of a dead-letter issue (see DeadLetterIssue).
+const (
+	// IssueDeadLettered is the code of the issue of a dead-lettered message.
+	IssueDeadLettered = "dead_lettered"
+	// DetailDeadLetter is the dead letter's sequence in DEAD_LETTERS (what replay takes).
+	DetailDeadLetter = "dead_letter"
+)
 
 func (o ConsumerOptions) withDefaults() ConsumerOptions {
 	if o.Concurrency <= 0 {
@@ -517,17 +539,96 @@ func (w *Worker) deadLetter(ctx context.Context, m *Msg, meta *jetstream.MsgMeta
 	dl.Header.Set(HeaderDLQConsumer, w.name)
 	dl.Header.Set(HeaderDLQMsgID, m.MsgID)
 	id := fmt.Sprintf("dlq:%s:%s:%d", w.name, meta.Stream, meta.Sequence.Stream)
-	if _, err := w.js.PublishMsg(ctx, dl, jetstream.WithMsgID(id)); err != nil {
+	ack, err := w.js.PublishMsg(ctx, dl, jetstream.WithMsgID(id))
+	if err != nil {
 		log.ErrorContext(ctx, "dead-letter publish failed; will retry", "error", err)
 		_ = m.raw.NakWithDelay(w.opts.RetryBase)
 		handledTotal.WithLabelValues(w.name, "retry").Inc()
 		return
 	}
-	log.ErrorContext(ctx, "message dead-lettered", "reason", reason, "dlq_subject", subject)
+	log.ErrorContext(ctx, "message dead-lettered", "reason", reason, "dlq_subject", subject, "dlq_seq", ack.Sequence)
+	if ack.Duplicate {
+		// Dead-lettered before, by a delivery whose issue could not be recorded: that dead
+		// letter's reason is the real one, not this delivery's.
+		if stored, err := w.storedReason(ctx, ack.Sequence); err == nil && stored != "" {
+			reason = stored
+		}
+	}
+	if ValidTenantID(m.Tenant) {
+		issue := DeadLetterIssue(m, w.name, ack.Sequence, reason, w.opts.Describe)
+		if err := w.opts.Issues.RecordIssue(ctx, m.Tenant, issue); err != nil {
+			// Nothing dead-letters without an issue: try again. The redelivery dead-letters it
+			// again, which JetStream de-duplicates by the dead letter's message ID.
+			log.WarnContext(ctx, "record dead-letter issue failed; will retry", "error", err)
+			_ = m.raw.NakWithDelay(w.retryDelay(err, 1))
+			handledTotal.WithLabelValues(w.name, "retry").Inc()
+			return
+		}
+	}
 	if err := m.raw.TermWithReason("dead-lettered"); err != nil {
 		log.WarnContext(ctx, "term failed", "error", err)
 	}
 	handledTotal.WithLabelValues(w.name, "dead_lettered").Inc()
+}
+
+func (w *Worker) storedReason(ctx context.Context, seq uint64) (string, error) {
+	s, err := w.js.Stream(ctx, StreamDeadLetters)
+	if err != nil {
+		return "", err
+	}
+	raw, err := s.GetMsg(ctx, seq)
+	if err != nil {
+		return "", err
+	}
+	return raw.Header.Get(HeaderDLQReason), nil
+}
+
+// DeadLetterIssue is the issue recorded on a tenant when consumer dead-letters m as the dead
+// letter seq: what the message was about (from describe, when given), why it failed, and how to
+// replay it. Its key is one per dead letter unless describe gives one.
+func DeadLetterIssue(m *Msg, consumer string, seq uint64, reason string, describe DeadLetterDescriber) *mappingv1.Issue {
+	s := strconv.FormatUint(seq, 10)
+	issue := &mappingv1.Issue{}
+	if describe != nil {
+		if d := describe(m); d != nil {
+			issue = proto.Clone(d).(*mappingv1.Issue)
+		}
+	}
+	if issue.Key == "" {
+		issue.Key = "deadletter/" + consumer + "/" + s
+	}
+	issue.Code = IssueDeadLettered
+	what := "A message on " + m.Subject
+	if issue.Message != "" {
+		what = issue.Message
+	}
+	issue.Message = truncateText(fmt.Sprintf("%s could not be handled after %d deliveries and was set aside as dead letter %s: %s",
+		what, m.Delivery, s, reason), 1900)
+	replay := fmt.Sprintf("Fix the cause, then replay it: koppelctl deadletters replay %s.", s)
+	if issue.Action != "" {
+		replay = issue.Action + " Or replay the message: koppelctl deadletters replay " + s + "."
+	}
+	issue.Action = truncateText(replay, 1900)
+	if issue.Details == nil {
+		issue.Details = map[string]string{}
+	}
+	issue.Details[DetailDeadLetter] = s
+	issue.Details["consumer"] = consumer
+	issue.Details["subject"] = m.Subject
+	return issue
+}
+
+// truncateText cuts s to at most n bytes on a character boundary (issues are protobuf strings,
+// which must stay valid UTF-8).
+func truncateText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[:n]
+	for !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
 }
 
 func truncate(s string, n int) string {

@@ -49,7 +49,11 @@ type Deps struct {
 	Publisher *bus.Publisher
 	Shards    bus.Shards
 	Mapping   *mapping.Client
-	log       *slog.Logger
+	// Describers describe the messages of a worker consumer (by base name) for the issue of a
+	// dead letter; a worker's handlers func fills them. A consumer without one gets the generic
+	// description (its subject).
+	Describers map[string]bus.DeadLetterDescriber
+	log        *slog.Logger
 }
 
 // Connect connects to NATS (retrying in the background while it is down), ensures koppel's
@@ -93,7 +97,8 @@ func Connect(ctx context.Context, env *service.Env, cfg Config) (*Deps, error) {
 		return nil
 	}})
 	env.Ops.AddCheck(telemetry.Check{Name: "mapping", Func: mc.Ready})
-	return &Deps{NC: nc, JS: js, Publisher: bus.NewPublisher(js, bus.WithShards(shards)), Shards: shards, Mapping: mc, log: log}, nil
+	return &Deps{NC: nc, JS: js, Publisher: bus.NewPublisher(js, bus.WithShards(shards)), Shards: shards, Mapping: mc,
+		Describers: map[string]bus.DeadLetterDescriber{}, log: log}, nil
 }
 
 // ensureTopology retries while NATS is not reachable yet (all services start together), until
@@ -153,6 +158,7 @@ func (d *Deps) Consume(ctx context.Context, env *service.Env, base string, handl
 		DrainTimeout:  env.Common.ShutdownTimeout * 4 / 5,
 		Logger:        env.Log,
 		Issues:        mapping.IssueRecorder{Client: d.Mapping},
+		Describe:      d.Describers[base],
 	})
 	if err != nil {
 		return service.Part{}, err
