@@ -185,13 +185,14 @@ func buildSchema(lk LookupSets, invoiceDate, dueDate string) *schema {
 
 	inv := add(SetInvoice, "Activity.Invoice", "Subject:s Number:s Amount:n Currency:s IsVatIncluded:b DiscountPercentage:n RelationDescription:s ImportId:s "+invoiceDate+":t "+dueDate+":t",
 		map[string]navDef{"Relationship": {"Relationship"}, "Contact": {SetContact}, "Phase": {SetInvoicePhase}},
-		map[string]collDef{"ProductLines": {SetProductLine, []string{"Activity"}}})
+		map[string]collDef{"ProductLines": {SetProductLine, []string{"Activity"}}, "Notes": {SetNote, []string{"Entity"}}})
 	inv.Computed["Number"], inv.Computed["Amount"] = true, true
 	pl := add(SetProductLine, "ProductLine", "Description:s ExtraDescription:s Quantity:n Price:n PurchasePrice:n DiscountPercentage:n Currency:s VatPercentage:n VatAmount:n Total:n TotalExcludingVat:n TotalIncludingVat:n IsBilled:b StartDate:t EndDate:t",
 		map[string]navDef{"Product": {SetProduct}, "Activity": {"Activity"}, "VatGroup": {lk.VatGroup}}, nil)
 	for _, f := range []string{"VatAmount", "Total", "TotalExcludingVat", "TotalIncludingVat"} {
 		pl.Computed[f] = true
 	}
+	add(SetNote, "Note", "Subject:s Content:s ImportId:s", map[string]navDef{"Entity": {"Entity"}}, nil)
 	w := add(SetWebhook, "Webhook", "EntityType:s WebhookUrl:s", nil, nil)
 	w.ReadOnly = true
 	return s

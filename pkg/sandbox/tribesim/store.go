@@ -295,19 +295,12 @@ func (s *Simulator) computeLocked(e *env, r *record) {
 		}
 		r.f["SortName"] = sort
 	case SetProductLine:
-		qty, price := dec(r.f["Quantity"]), dec(r.f["Price"])
-		excl := qty.Mul(price).Mul(decimal.NewFromInt(100).Sub(dec(r.f["DiscountPercentage"]))).Div(decimal.NewFromInt(100)).Round(2)
-		vat := excl.Mul(dec(r.f["VatPercentage"])).Div(decimal.NewFromInt(100)).Round(2)
-		r.f["Total"], r.f["TotalExcludingVat"], r.f["VatAmount"], r.f["TotalIncludingVat"] = num(excl), num(excl), num(vat), num(excl.Add(vat))
+		s.computeLineLocked(e, r)
 		if inv := e.recs[r.refs["Activity"]]; inv != nil && inv.set == SetInvoice {
-			s.computeLocked(e, inv)
+			s.computeInvoiceLocked(e, inv)
 		}
 	case SetInvoice:
-		sum := decimal.Zero
-		for _, l := range e.children(r.id, collDef{SetProductLine, []string{"Activity"}}) {
-			sum = sum.Add(dec(l.f["TotalExcludingVat"]))
-		}
-		r.f["Amount"] = num(sum)
+		s.computeInvoiceLocked(e, r)
 	}
 }
 

@@ -64,6 +64,9 @@ type Options struct {
 	// InvoiceDateField and DueDateField name the invoice's date fields. Defaults "InvoiceDate"
 	// and "DueDate".
 	InvoiceDateField, DueDateField string
+	// InvoiceAmount says whether an invoice's Amount is its total excl. or incl. VAT (the
+	// reference leaves it open). Default AmountExclVAT.
+	InvoiceAmount InvoiceAmount
 	// AdminToken, when set, protects /_sim/ with "Authorization: Bearer <AdminToken>".
 	AdminToken string
 	// RequireHTTPSWebhooks rejects webhook URLs that are not https, as Tribe does. Default false,
