@@ -230,18 +230,19 @@ type Invoice struct {
 
 // InvoiceItem is one invoice line, read or written.
 type InvoiceItem struct {
-	Quantity           Quantity `json:"quantity"`
-	UnitID             int64    `json:"unitId,omitempty"`
-	Code               string   `json:"code,omitempty"`
-	ProductID          int64    `json:"productId,omitempty"`
-	Description        string   `json:"description"`
-	PricePerUnit       Amount   `json:"pricePerUnit"`
-	VATCode            VATCode  `json:"vatCode"`
-	VATAmount          *Amount  `json:"vatAmount,omitempty"`
-	LedgerID           int64    `json:"ledgerId"`
-	CostCenterID       int64    `json:"costCenterId,omitempty"`
-	DiscountAmount     *Amount  `json:"discountAmount,omitempty"`
-	DiscountPercentage *Amount  `json:"discountPercentage,omitempty"`
+	Quantity       Quantity `json:"quantity"`
+	UnitID         int64    `json:"unitId,omitempty"`
+	Code           string   `json:"code,omitempty"`
+	ProductID      int64    `json:"productId,omitempty"`
+	Description    string   `json:"description"`
+	PricePerUnit   Amount   `json:"pricePerUnit"`
+	VATCode        VATCode  `json:"vatCode"`
+	VATAmount      *Amount  `json:"vatAmount,omitempty"`
+	LedgerID       int64    `json:"ledgerId"`
+	CostCenterID   int64    `json:"costCenterId,omitempty"`
+	DiscountAmount *Amount  `json:"discountAmount,omitempty"`
+	// DiscountPercentage is exclusive with DiscountAmount (FACT_ITEM_013).
+	DiscountPercentage *Percentage `json:"discountPercentage,omitempty"`
 }
 
 // InvoiceMutation, sent with an invoice, books it at once: the invoice becomes a type-2 mutation

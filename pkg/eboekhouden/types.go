@@ -45,6 +45,25 @@ func (a *Amount) UnmarshalJSON(b []byte) error {
 // Equal reports whether a and b are the same amount, regardless of trailing zeros.
 func (a Amount) Equal(b Amount) bool { return a.Decimal.Equal(b.Decimal) }
 
+// Percentage is a discount percentage: a JSON number with up to four decimals on the wire, so a
+// line discount combined with an invoice discount (5% and then 10% is 14.5%, 3.33% and then 10%
+// is 12.997%) is not rounded to another amount. The API's precision is UNCONFIRMED; the
+// simulator takes any decimal.
+type Percentage struct{ decimal.Decimal }
+
+// MarshalJSON writes the percentage rounded to four decimals, without trailing zeros.
+func (p Percentage) MarshalJSON() ([]byte, error) { return []byte(p.Round(4).String()), nil }
+
+// UnmarshalJSON reads a number, a numeric string or null.
+func (p *Percentage) UnmarshalJSON(b []byte) error {
+	d, err := decodeDecimal(b)
+	if err != nil {
+		return fmt.Errorf("decode percentage: %w", err)
+	}
+	p.Decimal = d
+	return nil
+}
+
 // Quantity is an invoice-line quantity: a JSON number with up to four decimals on the wire.
 type Quantity struct{ decimal.Decimal }
 

@@ -26,6 +26,7 @@ func main() {
 				return nil, err
 			}
 			p := &pusher{mapping: d.Mapping, connect: clients.Both, pub: d.Publisher, holder: deps.HolderName(), log: env.Log}
+			d.Describers[bus.ConsumerInvoiceEvents] = describe
 			return map[string]bus.Handler{bus.ConsumerInvoiceEvents: flow.ChangeHandler(d.Mapping, p.push)}, nil
 		})
 	})

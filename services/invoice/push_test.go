@@ -35,7 +35,10 @@ type world struct {
 
 // newWorld is one tenant, linked as activation would link it, with a Tribe environment holding
 // customers, products and invoices in every phase, and an empty e-Boekhouden administration.
-func newWorld(t *testing.T) *world {
+func newWorld(t *testing.T) *world { return newWorldWith(t, tribesim.Options{}) }
+
+// newWorldWith is newWorld with a Tribe simulator configured by opts.
+func newWorldWith(t *testing.T, opts tribesim.Options) *world {
 	w := &world{t: t, m: mappingtest.Start(t), js: bustest.Start(t).JS}
 	ebs := ebsim.New(ebsim.Options{})
 	ebSrv := httptest.NewServer(ebs)
@@ -44,7 +47,7 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.sim = tribesim.New(tribesim.Options{})
+	w.sim = tribesim.New(opts)
 	t.Cleanup(w.sim.Close)
 	trSrv := httptest.NewServer(w.sim)
 	t.Cleanup(trSrv.Close)
