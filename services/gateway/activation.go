@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -505,7 +506,14 @@ func (a *activation) putLinks(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.log.InfoContext(r.Context(), "links stored", "tenant", t.GetId())
-	httpapi.WriteProto(w, http.StatusOK, up.GetTenant())
+	// Invoices that waited for a link are booked now, not when they change (a sent one never does).
+	retried := a.retryWaitingOnLinks(r.Context(), t.GetId())
+	var out map[string]any
+	if err := json.Unmarshal(httpapi.ProtoJSON(up.GetTenant()), &out); err != nil || out == nil {
+		out = map[string]any{}
+	}
+	out["invoices_retried"] = retried
+	httpapi.WriteJSON(w, http.StatusOK, out)
 }
 
 // webhookSecretName is the secret name of a registration's signing secret; the mapping service

@@ -53,6 +53,7 @@ func (a *admin) routes(mux *http.ServeMux, auth *httpapi.BearerAuth) {
 	handle("GET /admin/v1/deadletters/{seq}", a.getDeadLetter)
 	handle("POST /admin/v1/deadletters/{seq}/replay", a.replayDeadLetter)
 	handle("DELETE /admin/v1/deadletters/{seq}", a.deleteDeadLetter)
+	a.invoiceRoutes(handle)
 }
 
 // writeGRPCError answers a mapping error with the matching HTTP status.
@@ -373,10 +374,16 @@ func (a *admin) replayDeadLetter(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	d, err := a.dlq.Get(r.Context(), seq)
+	if err != nil {
+		a.deadLetterError(w, r, err)
+		return
+	}
 	if err := a.dlq.Replay(r.Context(), seq); err != nil {
 		a.deadLetterError(w, r, err)
 		return
 	}
+	a.resolveDeadLetterIssue(r.Context(), d.Tenant, seq)
 	a.log.InfoContext(r.Context(), "dead letter replayed", "seq", seq)
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -386,9 +393,15 @@ func (a *admin) deleteDeadLetter(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	d, err := a.dlq.Get(r.Context(), seq)
+	if err != nil {
+		a.deadLetterError(w, r, err)
+		return
+	}
 	if err := a.dlq.Delete(r.Context(), seq); err != nil {
 		a.deadLetterError(w, r, err)
 		return
 	}
+	a.resolveDeadLetterIssue(r.Context(), d.Tenant, seq)
 	w.WriteHeader(http.StatusNoContent)
 }
