@@ -150,6 +150,8 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 			return err
 		}
 		return c.print(st.Issues.Issues, func(w *tabwriter.Writer) { printIssues(w, st.Issues.Issues) })
+	case "invoices":
+		return c.invoices(ctx, args[1:])
 	case "deadletters":
 		return c.deadLetters(ctx, args[1:])
 	case "rebuild":

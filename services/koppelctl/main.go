@@ -2,8 +2,9 @@
 // activation, status with progress, sync now, issues, dead letters and rebuilding the mapping.
 // Tables for people by default, -o json for scripts.
 //
-// Exit codes: 0 done, 1 failed (network, server), 2 wrong usage, 3 not found, 4 conflict (for
-// example a run already in progress), 5 not authorised.
+// Exit codes: 0 done, 1 failed (network, server; an invoice push that ended in an issue), 2 wrong
+// usage, 3 not found, 4 conflict (for example a run already in progress), 5 not authorised, 6 not
+// done yet (a wait that ran out).
 package main
 
 import (
@@ -46,6 +47,10 @@ Commands:
   sync <tenant> <kind>              run a sync now (import, relation, relation-scan, tribe-scan,
                                     product, payment)
   issues <tenant>                   open issues and what to do about them
+  invoices push <tenant> <invoice> [-wait=false] [-timeout 1m]
+                                    book a Tribe invoice again (after fixing what its issue
+                                    names) and wait until it is booked or an issue says why not
+  invoices show <tenant> <invoice>  whether an invoice is booked, and its open issues
   deadletters list [-tenant t]      messages that could not be handled
   deadletters show <seq>            one dead letter
   deadletters replay <seq>          put a dead letter back on its subject
@@ -65,6 +70,7 @@ const (
 	exitNotFound     = 3
 	exitConflict     = 4
 	exitUnauthorized = 5
+	exitPending      = 6
 )
 
 func main() {
@@ -100,6 +106,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitUsage
 	}
 	fmt.Fprintf(stderr, "koppelctl: %v\n", err)
+	if isPending(err) {
+		return exitPending
+	}
 	var ae *apiError
 	if errors.As(err, &ae) {
 		switch ae.Status {
