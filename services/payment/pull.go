@@ -3,9 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/koppel/koppel/pkg/eboekhouden"
 	"github.com/koppel/koppel/pkg/syncrun"
@@ -29,6 +33,7 @@ type puller struct {
 	mapping mappingv1.MappingServiceClient
 	connect connectFunc
 	log     *slog.Logger
+	now     func() time.Time
 }
 
 // paymentRecord is the last-synced state of an invoice link: what was paid of it.
@@ -113,16 +118,20 @@ func (p *puller) settle(ctx context.Context, tenant *mappingv1.Tenant, eb *eboek
 	item, listed := open[number]
 	if !listed {
 		// The list may drop paid items (UNCONFIRMED); ask for this one by number before
-		// believing it paid, and make sure the invoice itself is there.
+		// believing it paid, and make sure the invoice itself is there. Whether the server
+		// applies the number filter is UNCONFIRMED too: only an item with this number counts.
 		items, err := eb.ListOutstanding(ctx, eboekhouden.Debtors, eboekhouden.Page{Limit: 10}, eboekhouden.Eq("invoiceNumber", number))
 		if err != nil {
 			return false, fmt.Errorf("open item of %s: %w", number, err)
 		}
-		if len(items) > 0 {
-			item, listed = items[0], true
+		for _, it := range items {
+			if strings.EqualFold(strings.TrimSpace(it.InvoiceNumber), number) {
+				item, listed = it, true
+				break
+			}
 		}
 	}
-	fullyPaid := listed && item.OutstandingAmount.Sign() <= 0
+	fullyPaid := listed && settled(item)
 	if !listed {
 		ebID, err := strconv.ParseInt(link.GetEboekhoudenId(), 10, 64)
 		if err != nil {
@@ -156,13 +165,63 @@ func (p *puller) settle(ctx context.Context, tenant *mappingv1.Tenant, eb *eboek
 		p.log.InfoContext(ctx, "invoice paid", "invoice", number)
 		return true, p.save(ctx, tenant.GetId(), link, paymentRecord{Number: number, Paid: "full"})
 	}
-	if prev, err := decimal.NewFromString(rec.Paid); (err != nil && paid.Sign() > 0) || (err == nil && !prev.Equal(paid)) {
+	if prev, err := decimal.NewFromString(rec.Paid); (err != nil && !paid.IsZero()) || (err == nil && !prev.Equal(paid)) {
+		if err := p.note(ctx, tenant.GetId(), tr, inv.ID, number, item); err != nil {
+			return false, err
+		}
 		p.history(ctx, tenant.GetId(), inv.ID, "partial_payment",
 			fmt.Sprintf("Invoice %s: %s of %s paid, %s open.", number, paid.StringFixed(2), item.TotalAmount.StringFixed(2), item.OutstandingAmount.StringFixed(2)),
 			map[string]string{"paid": paid.StringFixed(2), "open": item.OutstandingAmount.StringFixed(2)})
 		return true, p.save(ctx, tenant.GetId(), link, paymentRecord{Number: number, Paid: paid.StringFixed(2)})
 	}
 	return false, nil
+}
+
+// settled reports whether an open item has nothing left to pay: nothing outstanding, or paid
+// beyond its total (outstanding of the other sign). A credit note (a negative total) is settled
+// when it is refunded, never because its outstanding amount is below zero.
+func settled(it eboekhouden.OutstandingInvoice) bool {
+	out := it.OutstandingAmount.Round(2)
+	return out.IsZero() || out.Sign() != it.TotalAmount.Round(2).Sign()
+}
+
+// note shows a partial payment on the Tribe invoice as a note (a sent invoice is frozen but for
+// its phase; notes are records of their own). Its external ID names invoice and paid amount, so
+// a run repeated after a crash finds the note instead of adding it twice. A Tribe that refuses
+// notes (their set is UNCONFIRMED) costs the tenant the note, not the payment run: an issue
+// says so, and the payment is still in koppel's history.
+func (p *puller) note(ctx context.Context, tenant string, tr *tribe.Client, invoiceID, number string, item eboekhouden.OutstandingInvoice) error {
+	ext := fmt.Sprintf("koppel-payment:%s:%s", invoiceID, item.PaidAmount.StringFixed(2))
+	found, err := tr.FindNote(ctx, ext)
+	if err == nil && len(found) > 0 {
+		return nil
+	}
+	if err == nil {
+		subject := "Partial payment"
+		content := fmt.Sprintf("Invoice %s: %s of %s paid, %s open (e-Boekhouden, %s).", number, item.PaidAmount.StringFixed(2),
+			item.TotalAmount.StringFixed(2), item.OutstandingAmount.StringFixed(2), eboekhouden.DateOf(p.clock()))
+		_, err = tr.CreateNote(ctx, tribe.NoteInput{Subject: &subject, Content: &content, Entity: tribe.Link(invoiceID), ExternalID: &ext})
+	}
+	var api *tribe.APIError
+	if errors.As(err, &api) && api.StatusCode >= 400 && api.StatusCode < 500 && api.StatusCode != http.StatusTooManyRequests {
+		p.log.WarnContext(ctx, "payment note refused", "invoice", number, "error", err)
+		_, rerr := p.mapping.RecordIssue(ctx, &mappingv1.RecordIssueRequest{TenantId: tenant, Issue: &mappingv1.Issue{
+			Key: "payment/notes", Code: "payment_note_refused",
+			Message: fmt.Sprintf("Tribe refused the note of a partial payment of invoice %s: %v", number, err),
+			Action:  "Partial payments are in koppel's history (koppelctl status); Tribe shows them once it takes notes on invoices."}})
+		return rerr
+	}
+	if err != nil {
+		return fmt.Errorf("note partial payment of %s: %w", number, err)
+	}
+	return nil
+}
+
+func (p *puller) clock() time.Time {
+	if p.now != nil {
+		return p.now()
+	}
+	return time.Now()
 }
 
 func (p *puller) save(ctx context.Context, tenant string, link *mappingv1.Link, rec paymentRecord) error {

@@ -463,7 +463,7 @@ func (s *Simulator) listOutstanding(w http.ResponseWriter, r *http.Request, a *a
 		if !s.opt.KeepPaidOutstanding && it.Total.Sub(it.Paid).IsZero() {
 			return false
 		}
-		return q.matchAll(func(string) string { return it.InvoiceNumber }, nil)
+		return s.opt.IgnoreOutstandingNumberFilter || q.matchAll(func(string) string { return it.InvoiceNumber }, nil)
 	}, func(it *openItem) outstandingItem {
 		o := outstandingItem{Date: it.Date.Format(time.DateOnly), MutationID: it.MutationID, InvoiceNumber: it.InvoiceNumber,
 			RelationID: it.RelationID, TotalAmount: money{it.Total}, PaidAmount: money{it.Paid},

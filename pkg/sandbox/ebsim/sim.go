@@ -63,6 +63,11 @@ type Options struct {
 	// KeepPaidOutstanding keeps fully paid items in /v1/mutation/invoice/outstanding (with
 	// outstandingAmount 0). Default false: they drop out.
 	KeepPaidOutstanding bool
+	// IgnoreOutstandingNumberFilter makes /v1/mutation/invoice/outstanding ignore its
+	// invoiceNumber parameter. The spec lists the parameter, but nothing shows the server applies
+	// it as an exact match (UNCONFIRMED); with this set a client must check the numbers it gets
+	// back. Default false: it is applied like any string filter.
+	IgnoreOutstandingNumberFilter bool
 	// CaseSensitiveFilters makes eq and like on strings case-sensitive. Default false (SQL Server's
 	// usual collation).
 	CaseSensitiveFilters bool
