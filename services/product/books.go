@@ -96,10 +96,10 @@ func (b *books) GetProduct(ctx context.Context, id string) (Product, error) {
 	switch {
 	case p.PriceExcl != nil:
 		out.SalesPrice = money(p.PriceExcl.Decimal)
-	case p.PriceIncl != nil && known:
-		// Tribe keeps the price excluding VAT: take the VAT out, to the cent.
-		hundred := decimal.NewFromInt(100)
-		out.SalesPrice = money(p.PriceIncl.Mul(hundred).Div(hundred.Add(info.Rate)).Round(2))
+	case p.PriceIncl != nil:
+		// Kept incl. VAT, as the bookkeeper keeps it: 10.00 incl. 9% is 10.00 on every invoice
+		// line, where 9.17 excl. would make 7 of them 69.97.
+		out.SalesPrice, out.VATIncluded = money(p.PriceIncl.Decimal), true
 	default:
 		out.SalesPrice = money(decimal.Zero)
 	}

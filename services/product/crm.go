@@ -82,7 +82,7 @@ func input(p CRMProduct, eboekhoudenID string) tribe.ProductInput {
 	name, code := p.Name, p.Code
 	sales, _ := decimal.NewFromString(p.SalesPrice)
 	purchase, _ := decimal.NewFromString(p.PurchasePrice)
-	inactive, vatIncluded := !p.Active, false
+	inactive, vatIncluded := !p.Active, p.VATIncluded
 	return tribe.ProductInput{Name: &name, Code: &code, SalesPrice: &sales, PurchasePrice: &purchase,
 		IsVatIncluded: &vatIncluded, IsInactive: &inactive, Unit: ref(p.UnitID), VatGroup: ref(p.VATGroupID),
 		ExternalID: &eboekhoudenID}

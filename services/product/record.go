@@ -19,8 +19,11 @@ type Product struct {
 	VATCode       string `json:"vat_code"`
 	VAT           string `json:"vat"`
 	PurchasePrice string `json:"purchase_price"`
-	SalesPrice    string `json:"sales_price"`
-	Active        bool   `json:"active"`
+	// SalesPrice is incl. VAT when VATIncluded (a price the bookkeeper keeps incl. VAT stays
+	// so in Tribe: converting it loses cents on every multiple), else excl. VAT.
+	SalesPrice  string `json:"sales_price"`
+	VATIncluded bool   `json:"vat_included,omitempty"`
+	Active      bool   `json:"active"`
 }
 
 // money is the canonical form of an amount or percentage.

@@ -23,6 +23,9 @@ import (
 // kindProduct is the link kind of products in the mapping service.
 const kindProduct = "product"
 
+// linkVATCode + a Tribe VAT group ID is the tenant link to its e-Boekhouden VAT code.
+const linkVATCode = "vat_code:"
+
 // connectFunc gives the ports of a tenant's two systems.
 type connectFunc func(ctx context.Context, tenant *mappingv1.Tenant) (Books, CRM, error)
 
@@ -103,7 +106,7 @@ func (p *puller) pull(ctx context.Context, tenant *mappingv1.Tenant, cmd *events
 	}
 	for pos < len(entries) {
 		part := entries[pos:min(pos+chunk, len(entries))]
-		counts, err := p.pullChunk(ctx, tenant.GetId(), books, crm, lk, full, part)
+		counts, err := p.pullChunk(ctx, tenant.GetId(), books, crm, lk, tenant.GetSettings().GetLinks(), full, part)
 		if err != nil {
 			return err
 		}
@@ -170,7 +173,7 @@ const (
 // pullChunk handles one chunk of listed products. A product that fails permanently is counted
 // failed (its issue recorded) and the run goes on; a transient failure stops the run, to be
 // resumed on redelivery.
-func (p *puller) pullChunk(ctx context.Context, tenant string, books Books, crm CRM, lk CRMLookups, full bool, part []BookEntry) (*mappingv1.RunCounts, error) {
+func (p *puller) pullChunk(ctx context.Context, tenant string, books Books, crm CRM, lk CRMLookups, links map[string]string, full bool, part []BookEntry) (*mappingv1.RunCounts, error) {
 	ids := make([]string, len(part))
 	for i, e := range part {
 		ids[i] = e.ID
@@ -179,13 +182,13 @@ func (p *puller) pullChunk(ctx context.Context, tenant string, books Books, crm 
 	if err != nil {
 		return nil, fmt.Errorf("get links: %w", err)
 	}
-	links := map[string]*mappingv1.Link{}
+	linked := map[string]*mappingv1.Link{}
 	for _, l := range res.GetLinks() {
-		links[l.GetEboekhoudenId()] = l
+		linked[l.GetEboekhoudenId()] = l
 	}
 	counts := &mappingv1.RunCounts{}
 	for _, e := range part {
-		o, err := p.pullOne(ctx, tenant, books, crm, lk, full, e, links[e.ID])
+		o, err := p.pullOne(ctx, tenant, books, crm, lk, links, full, e, linked[e.ID])
 		if issue, ok := bus.IssueOf(err); ok {
 			if _, rerr := p.mapping.RecordIssue(ctx, &mappingv1.RecordIssueRequest{TenantId: tenant, Issue: issue}); rerr != nil {
 				return nil, fmt.Errorf("record issue: %w", rerr)
@@ -210,7 +213,7 @@ func (p *puller) pullChunk(ctx context.Context, tenant string, books Books, crm 
 	return counts, nil
 }
 
-func (p *puller) pullOne(ctx context.Context, tenant string, books Books, crm CRM, lk CRMLookups, full bool, e BookEntry, link *mappingv1.Link) (outcome, error) {
+func (p *puller) pullOne(ctx context.Context, tenant string, books Books, crm CRM, lk CRMLookups, links map[string]string, full bool, e BookEntry, link *mappingv1.Link) (outcome, error) {
 	var base Product
 	if link != nil {
 		base = decodeProduct(link.GetRecord())
@@ -229,7 +232,7 @@ func (p *puller) pullOne(ctx context.Context, tenant string, books Books, crm CR
 	if link != nil && base == rec {
 		return outcomeUnchanged, nil
 	}
-	out, err := resolve(lk, e.ID, rec)
+	out, err := resolve(lk, links, e.ID, rec)
 	if err != nil {
 		return 0, err
 	}
@@ -304,7 +307,7 @@ func classify(err error, ebID, name string) error {
 
 // resolve finds the Tribe unit and VAT group of rec. A unit or VAT code without a match is a
 // permanent failure with an issue on the tenant.
-func resolve(lk CRMLookups, ebID string, rec Product) (CRMProduct, error) {
+func resolve(lk CRMLookups, links map[string]string, ebID string, rec Product) (CRMProduct, error) {
 	out := CRMProduct{Product: rec}
 	if rec.UnitID != "" {
 		out.UnitID = matchUnit(lk.Units, rec.Unit)
@@ -315,12 +318,21 @@ func resolve(lk CRMLookups, ebID string, rec Product) (CRMProduct, error) {
 				Action:  fmt.Sprintf("Add a unit named %q in Tribe, or give the product another unit in e-Boekhouden.", rec.Unit)})
 		}
 	}
-	out.VATGroupID = matchVAT(lk.VATGroups, rec.VAT)
-	if out.VATGroupID == "" {
+	group, candidates := matchVAT(lk.VATGroups, links, rec.VATCode, rec.VAT)
+	switch {
+	case group != "":
+		out.VATGroupID = group
+	case len(candidates) > 1:
+		return out, bus.Permanent(fmt.Errorf("VAT code %s: several Tribe VAT groups", rec.VATCode), &mappingv1.Issue{
+			Key: issueKey(ebID, "vat"), Code: "ambiguous_vat", Kind: kindProduct, EntityId: ebID,
+			Message: fmt.Sprintf("Product %s %s has the VAT code %s, which no Tribe VAT group is linked to, and several have its percentage (%s), so it was not synced rather than given the wrong one.",
+				rec.Code, rec.Name, rec.VATCode, strings.Join(candidates, ", ")),
+			Action: fmt.Sprintf("Link the Tribe VAT group that means %s to it (koppelctl tenants links -vat GROUP=%s).", rec.VATCode, rec.VATCode)})
+	default:
 		return out, bus.Permanent(fmt.Errorf("no Tribe VAT group for %s", rec.VATCode), &mappingv1.Issue{
 			Key: issueKey(ebID, "vat"), Code: "unknown_vat", Kind: kindProduct, EntityId: ebID,
-			Message: fmt.Sprintf("Product %s %s has the VAT code %s, and Tribe has no VAT group with its percentage, so it was not synced.", rec.Code, rec.Name, rec.VATCode),
-			Action:  "Add a VAT group with that percentage in Tribe, or give the product another VAT code in e-Boekhouden."})
+			Message: fmt.Sprintf("Product %s %s has the VAT code %s, which no Tribe VAT group is linked to, and no free VAT group has its percentage, so it was not synced.", rec.Code, rec.Name, rec.VATCode),
+			Action:  fmt.Sprintf("Link a Tribe VAT group to %s (koppelctl tenants links; add the group in Tribe first if there is none), or give the product another VAT code in e-Boekhouden.", rec.VATCode)})
 	}
 	return out, nil
 }
@@ -345,23 +357,38 @@ func matchUnit(units []Lookup, name string) string {
 	return ""
 }
 
-// matchVAT finds the Tribe VAT group with the percentage; of several, the first by code.
-func matchVAT(groups []Lookup, pct string) string {
+// matchVAT finds the Tribe VAT group of an e-Boekhouden VAT code through the tenant's links
+// (vat_code:<group> = code, stored at activation), so codes of one percentage (reverse charge,
+// export, exempt, no VAT: all 0%) keep their meaning. Several groups linked to the code book
+// alike; the first by code is taken. With none linked, the percentage decides among the groups
+// not linked to another code, when exactly one has it; otherwise it returns no group and the
+// candidates (several: the percentage does not decide).
+func matchVAT(groups []Lookup, links map[string]string, code, pct string) (string, []string) {
+	sorted := append([]Lookup(nil), groups...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Code < sorted[j].Code })
+	for _, g := range sorted {
+		if code != "" && strings.EqualFold(links[linkVATCode+g.ID], code) {
+			return g.ID, nil
+		}
+	}
 	want, err := decimal.NewFromString(pct)
 	if err != nil {
-		return ""
+		return "", nil
 	}
 	var match []Lookup
-	for _, g := range groups {
-		if g.Percentage != nil && g.Percentage.Equal(want) {
+	for _, g := range sorted {
+		if g.Percentage != nil && g.Percentage.Equal(want) && links[linkVATCode+g.ID] == "" {
 			match = append(match, g)
 		}
 	}
-	if len(match) == 0 {
-		return ""
+	if len(match) == 1 {
+		return match[0].ID, nil
 	}
-	sort.Slice(match, func(i, j int) bool { return match[i].Code < match[j].Code })
-	return match[0].ID
+	names := make([]string, len(match))
+	for i, g := range match {
+		names[i] = g.Code
+	}
+	return "", names
 }
 
 // defaultGroup is the product group new products get (Tribe's UI requires one): a group with

@@ -62,7 +62,18 @@ func newWorld(t testing.TB, n int) *world {
 	if w.env, err = w.tr.CreateEnvironment(tribesim.EnvironmentSpec{ID: "acme", Name: "Koppel Demo B.V."}); err != nil {
 		t.Fatal(err)
 	}
-	settings := &mappingv1.TenantSettings{EboekhoudenBaseUrl: ebSrv.URL, TribeBaseUrl: trSrv.URL, TribeAuthUrl: trSrv.URL, TribeClientId: w.env.ClientID}
+	// VAT groups linked to VAT codes, as the activation links them.
+	links := map[string]string{}
+	groups, err := w.tr.Entities(w.env.ID, "Datastore_VatGroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range groups {
+		if code, ok := map[string]string{"HIGH": "HOOG_VERK_21", "LOW": "LAAG_VERK_9", "EXEMPT": "GEEN"}[str(g, "Code")]; ok {
+			links[linkVATCode+str(g, "ID")] = code
+		}
+	}
+	settings := &mappingv1.TenantSettings{EboekhoudenBaseUrl: ebSrv.URL, TribeBaseUrl: trSrv.URL, TribeAuthUrl: trSrv.URL, TribeClientId: w.env.ClientID, Links: links}
 	if _, err := w.m.Client.CreateTenant(ctx, &mappingv1.CreateTenantRequest{Tenant: &mappingv1.Tenant{Id: w.tenant,
 		State: mappingv1.TenantState_TENANT_STATE_ACTIVE, Settings: settings}}); err != nil {
 		t.Fatal(err)
