@@ -16,13 +16,12 @@ import (
 
 // draftLine is one line of an invoice a Tribe user makes.
 type draftLine struct {
-	desc            string
-	qty, price      string
-	discount        string // the line's own discount percentage
-	vatPct          string // the line's VAT percentage; default the group's or the product's
-	vatGroup        string // a VAT group code, set on the line itself
-	product         string // a product ID
-	productVATGroup string // ... whose VAT group the line takes (set on the product, not the line)
+	desc       string
+	qty, price string
+	discount   string // the line's own discount percentage
+	vatPct     string // the line's VAT percentage; default the group's or the product's
+	vatGroup   string // a VAT group code, set on the line itself
+	product    string // a product ID (whose VAT group the line takes when it has none)
 }
 
 // draft is an invoice a Tribe user makes and sends.
