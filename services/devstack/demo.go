@@ -108,7 +108,8 @@ func seedTenant(ctx context.Context, s *stack.Stack, spec sandboxSpec) error {
 			}
 		}
 		for _, c := range cfg.VATCodes {
-			if c.Category == "sale" && (codes[g.ID] == "" || sameRate(c.Percentage, g.Percentage)) {
+			// GEEN (no VAT) is for sales too; it is the 0% groups' code.
+			if (c.Category == "sale" || c.Category == "both") && (codes[g.ID] == "" || sameRate(c.Percentage, g.Percentage)) {
 				codes[g.ID] = c.Code
 			}
 		}

@@ -133,9 +133,9 @@ func TestProductsPulledFromEBoekhoudenEndToEnd(t *testing.T) {
 		return p
 	}
 	advice := bk.createProduct(product("ADV-01", "Adviesuur senior", "uur", "HOOG_VERK_21", map[string]any{"priceExcl": 95, "purchasePriceExcl": 40.5}))
-	// A price kept incl. VAT: Tribe gets it excl., to the cent (32.70 / 1.09 = 30.00).
+	// A price kept incl. VAT stays incl. VAT in Tribe (IsVatIncluded), so multiples lose no cents.
 	book := bk.createProduct(product("BOEK-7", "Vakboek boekhouden", "stuk", "LAAG_VERK_9", map[string]any{"priceIncl": 32.70, "purchasePriceExcl": 18.25}))
-	// No purchase price; 0% VAT goes to the first 0% group by code (EXEMPT before ZERO).
+	// No purchase price; GEEN goes to the VAT group linked to it (EXEMPT), not just any 0% group.
 	training := bk.createProduct(product("TRAIN-1", "Trainingsdag", "dag", "GEEN", map[string]any{"priceExcl": 450}))
 	old := bk.createProduct(product("OUD-1", "Oud artikel", "stuk", "HOOG_VERK_21", map[string]any{"priceExcl": 12.5, "active": false}))
 	doomed := bk.createProduct(product("WEG-1", "Wordt verwijderd", "stuk", "HOOG_VERK_21", map[string]any{"priceExcl": 1.99, "purchasePriceExcl": 0.99}))
@@ -145,9 +145,11 @@ func TestProductsPulledFromEBoekhoudenEndToEnd(t *testing.T) {
 	tribeUnits := lookupIDs(t, s, "acme", "Datastore_Unit")
 	tribeVAT := lookupIDs(t, s, "acme", "Datastore_VatGroup")
 	tribeGroups := lookupIDs(t, s, "acme", "ProductGroup")
+	// The tenant's VAT groups are linked to VAT codes, as at activation; ZERO is left unlinked.
+	st.linkVAT(t, map[string]string{tribeVAT["HIGH"]: "HOOG_VERK_21", tribeVAT["LOW"]: "LAAG_VERK_9", tribeVAT["EXEMPT"]: "GEEN"})
 	want := map[string]wantProduct{
 		advice:   {"ADV-01", "Adviesuur senior", "40.50", "95.00", "HOUR", "HIGH", false},
-		book:     {"BOEK-7", "Vakboek boekhouden", "18.25", "30.00", "PCS", "LOW", false},
+		book:     {"BOEK-7", "Vakboek boekhouden", "18.25", "32.70", "PCS", "LOW", false},
 		training: {"TRAIN-1", "Trainingsdag", "0.00", "450.00", "DAY", "EXEMPT", false},
 		old:      {"OUD-1", "Oud artikel", "0.00", "12.50", "PCS", "HIGH", true},
 		doomed:   {"WEG-1", "Wordt verwijderd", "0.99", "1.99", "PCS", "HIGH", false},
@@ -178,8 +180,8 @@ func TestProductsPulledFromEBoekhoudenEndToEnd(t *testing.T) {
 			if got != w {
 				t.Errorf("Tribe product of %s:\n got %+v\nwant %+v", ebID, got, w)
 			}
-			if p["IsVatIncluded"] != false {
-				t.Errorf("product %s: IsVatIncluded %v, want false", w.code, p["IsVatIncluded"])
+			if p["IsVatIncluded"] != (w.code == "BOEK-7") {
+				t.Errorf("product %s: IsVatIncluded %v", w.code, p["IsVatIncluded"])
 			}
 			for _, f := range []string{"IsPriceEditable", "IsVatEditable", "IsDescriptionEditable"} {
 				if p[f] != true {

@@ -74,6 +74,8 @@ type issue struct {
 	Action      string    `json:"action"`
 	LastSeen    time.Time `json:"last_seen"`
 	Occurrences i64       `json:"occurrences"`
+	// Details say what a flow needs to retry the record (an invoice's retry_on, say).
+	Details map[string]string `json:"details,omitempty"`
 }
 
 type status struct {
