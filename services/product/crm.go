@@ -60,7 +60,9 @@ func (m crm) Lookups(ctx context.Context) (CRMLookups, error) {
 }
 
 func (m crm) FindProduct(ctx context.Context, eboekhoudenID string) (string, error) {
-	found, err := tribe.FindByExternalID[tribe.Product](ctx, m.c, tribe.SetProduct, eboekhoudenID, tribe.Q().Select("ID"))
+	// No $select: the match is checked on the external ID field, which a select of ID alone
+	// leaves out of the answer (and every lost create would then be made again).
+	found, err := tribe.FindByExternalID[tribe.Product](ctx, m.c, tribe.SetProduct, eboekhoudenID, tribe.Q())
 	if err != nil {
 		return "", fmt.Errorf("find Tribe product %s: %w", eboekhoudenID, tribeError(err))
 	}

@@ -147,3 +147,21 @@ func customerID(t *testing.T, w *world, customers []map[string]any) string {
 	}
 	return str(c, "ID")
 }
+
+// A pull that crashed between creating a Tribe product and storing its link: the next pull finds
+// the product by the e-Boekhouden ID on it, and Tribe never gets it twice.
+func TestLostLinkFindsTheProductInsteadOfMakingItAgain(t *testing.T) {
+	w := newWorld(t, 2)
+	w.run("manual")
+	lost := strconv.FormatInt(w.ebProducts()[0].ID, 10)
+	tribeID, _ := w.tribeProducts()[lost]["ID"].(string)
+	if _, err := w.m.Client.DeleteLink(ctx, &mappingv1.DeleteLinkRequest{TenantId: w.tenant, Kind: kindProduct, TribeId: tribeID}); err != nil {
+		t.Fatal(err)
+	}
+	if c := w.run("manual"); c.Created != 0 || c.Updated != 1 {
+		t.Fatalf("counts %v: want the product found (1 updated), none created", c)
+	}
+	if got := w.tribeProducts()[lost]["ID"]; got != tribeID {
+		t.Fatalf("Tribe product %v, want %s", got, tribeID)
+	}
+}
