@@ -16,6 +16,7 @@ import (
 	"github.com/koppel/koppel/pkg/sandbox/tribesim"
 	eventsv1 "github.com/koppel/koppel/proto/koppel/events/v1"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
+	"github.com/koppel/koppel/services/relation/record"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 )
@@ -530,5 +531,30 @@ func TestRelationRunsWaitForTheImport(t *testing.T) {
 	}
 	if fin := w.finished(bus.KindRelationScan); fin.GetId() != "scan-2" {
 		t.Fatalf("after the import the scan runs: %v", fin)
+	}
+}
+
+// An invoice waits for its customer to get into e-Boekhouden. The moment a Tribe relation gets
+// linked — pushed as a new customer, or matched by the import — its waiting invoices are told;
+// relations the import creates in Tribe have no invoices to wake.
+func TestLinkingACustomerWakesItsInvoices(t *testing.T) {
+	w := newWorld(t, 0, false)
+	var woken []string
+	w.s.linked = func(_ context.Context, tenant string, kind record.Kind, tribeID string) {
+		woken = append(woken, string(kind)+"/"+tribeID)
+	}
+	w.bookRelation(eboekhouden.Relation{Code: "6001", Name: "Nieuw In De Boeken"})
+	matched := w.tribeOrganization(map[string]any{"Name": "Al In Tribe", "DebtorNumber": "6002"}, tribesim.SetOrgCustomer)
+	w.bookRelation(eboekhouden.Relation{Code: "6002", Name: "Al In Tribe"})
+	w.run(bus.KindImport)
+	if len(woken) != 1 || woken[0] != "organization/"+matched {
+		t.Fatalf("after the import: woken %v, want only the matched organisation", woken)
+	}
+	pushed := w.tribeOrganization(map[string]any{"Name": "Nieuwe Klant", "DebtorNumber": "6003"}, tribesim.SetOrgCustomer)
+	if err := w.push(bus.EntityOrganization, pushed); err != nil {
+		t.Fatal(err)
+	}
+	if len(woken) != 2 || woken[1] != "organization/"+pushed {
+		t.Fatalf("after the push: woken %v", woken)
 	}
 }

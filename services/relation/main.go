@@ -12,11 +12,13 @@ import (
 	"github.com/koppel/koppel/pkg/bus"
 	"github.com/koppel/koppel/pkg/deps"
 	"github.com/koppel/koppel/pkg/flow"
+	"github.com/koppel/koppel/pkg/invoiceretry"
 	"github.com/koppel/koppel/pkg/service"
 	"github.com/koppel/koppel/pkg/syncrun"
 	"github.com/koppel/koppel/pkg/tenantclients"
 	eventsv1 "github.com/koppel/koppel/proto/koppel/events/v1"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
+	"github.com/koppel/koppel/services/relation/record"
 )
 
 type config struct {
@@ -42,8 +44,18 @@ func main() {
 			if err != nil {
 				return nil, err
 			}
-			s := &syncer{mapping: d.Mapping, connect: connector(clients), holder: deps.HolderName(), log: env.Log, concurrency: cfg.RunConcurrency}
+			s := &syncer{mapping: d.Mapping, connect: connector(clients), holder: deps.HolderName(), log: env.Log, concurrency: cfg.RunConcurrency,
+				linked: func(ctx context.Context, tenant string, kind record.Kind, tribeID string) {
+					// A customer now in e-Boekhouden: its invoices waiting for it are booked.
+					if _, err := invoiceretry.Retry(ctx, d.Mapping, d.Publisher, tenant, invoiceretry.WaitingOnCustomer(string(kind), tribeID)); err != nil {
+						env.Log.WarnContext(ctx, "retry the invoices waiting for a customer", "tenant", tenant, "tribe_id", tribeID, "error", err)
+					}
+				}}
 			scanner := &tribeScanner{mapping: d.Mapping, pub: d.Publisher, log: env.Log, now: time.Now,
+				retryInvoices: func(ctx context.Context, tenant string) error {
+					_, err := invoiceretry.Retry(ctx, d.Mapping, d.Publisher, tenant, invoiceretry.Any)
+					return err
+				},
 				tribe: func(ctx context.Context, t *mappingv1.Tenant) (changeLister, error) {
 					tr, err := clients.Tribe(ctx, t)
 					if err != nil {

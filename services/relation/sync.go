@@ -71,8 +71,10 @@ func (s *syncer) getLink(ctx context.Context, tenant string, kind string, tribeI
 }
 
 // link stores a new link of a relation with its state (nil: not met yet); a link that exists
-// already for another record is a permanent problem the tenant must resolve.
-func (s *syncer) link(ctx context.Context, tenant string, kind record.Kind, tribeID, ebID string, state []byte) (*mappingv1.Link, error) {
+// already for another record is a permanent problem the tenant must resolve. wake tells the
+// invoices waiting for this customer (a Tribe relation that existed before: not one the import
+// just created).
+func (s *syncer) link(ctx context.Context, tenant string, kind record.Kind, tribeID, ebID string, state []byte, wake bool) (*mappingv1.Link, error) {
 	res, err := s.mapping.CreateLink(ctx, &mappingv1.CreateLinkRequest{TenantId: tenant, Kind: string(kind), TribeId: tribeID, EboekhoudenId: ebID, Record: state})
 	if status.Code(err) == codes.AlreadyExists {
 		return nil, bus.Permanent(err, &mappingv1.Issue{
@@ -84,7 +86,7 @@ func (s *syncer) link(ctx context.Context, tenant string, kind record.Kind, trib
 	if err != nil {
 		return nil, fmt.Errorf("create link: %w", err)
 	}
-	if s.linked != nil {
+	if wake && s.linked != nil {
 		s.linked(ctx, tenant, kind, tribeID)
 	}
 	return res.GetLink(), nil
@@ -199,7 +201,7 @@ func (s *syncer) push(ctx context.Context, tenant *mappingv1.Tenant, change *eve
 	if cr.EBoekhoudenID != "" {
 		// The link is gone (lost with Redis, or never stored after a crash), but Tribe remembers
 		// the e-Boekhouden ID koppel stored on it: the two meet again as for the first time.
-		if link, err = s.link(ctx, tenant.GetId(), kind, id, cr.EBoekhoudenID, nil); err != nil {
+		if link, err = s.link(ctx, tenant.GetId(), kind, id, cr.EBoekhoudenID, nil, true); err != nil {
 			return err
 		}
 		_, err = s.reconcile(ctx, tenant.GetId(), books, crm, link, &cr, nil)
@@ -312,7 +314,7 @@ func (s *syncer) pushNew(ctx context.Context, tenant *mappingv1.Tenant, books Bo
 			return err
 		}
 	}
-	link, err := s.link(ctx, tenant.GetId(), cr.Kind, cr.ID, entry.ID, state.Encode())
+	link, err := s.link(ctx, tenant.GetId(), cr.Kind, cr.ID, entry.ID, state.Encode(), true)
 	if err != nil {
 		return err
 	}

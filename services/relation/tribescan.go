@@ -77,6 +77,9 @@ type tribeScanner struct {
 	pub     publisher
 	log     *slog.Logger
 	now     func() time.Time
+	// retryInvoices, when set, pushes again the tenant's invoices that wait for links or a
+	// customer: the safety net under the retries their causes trigger.
+	retryInvoices func(ctx context.Context, tenant string) error
 }
 
 // scanTally counts one run's records.
@@ -105,6 +108,11 @@ func (s *tribeScanner) scan(ctx context.Context, tenant *mappingv1.Tenant, _ *ev
 	for _, ss := range scanSets {
 		if err := s.scanSet(ctx, tenant, tr, ss, run, tally); err != nil {
 			return err
+		}
+	}
+	if s.retryInvoices != nil {
+		if err := s.retryInvoices(ctx, tenant.GetId()); err != nil {
+			return fmt.Errorf("retry waiting invoices: %w", err)
 		}
 	}
 	return nil
