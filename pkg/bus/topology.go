@@ -26,6 +26,14 @@ const (
 	KindPayment      = "payment"
 )
 
+// Triggers of sync commands: why a run was started (SyncCommand.trigger, Run.trigger).
+const (
+	TriggerSchedule   = "schedule"   // the scheduler, on the tenant's schedule
+	TriggerManual     = "manual"     // an operator's run-now
+	TriggerActivation = "activation" // the initial import at activation
+	TriggerResume     = "resume"     // the catch-up runs when a paused tenant resumes
+)
+
 // exclusiveGroups are kinds that do the same work with one tenant's API budget: the import, the
 // periodic relation pull and the relation scan each read every e-Boekhouden relation, so a run
 // of one does not start while a run of another is in progress for the tenant.

@@ -12,14 +12,12 @@ import (
 	"strconv"
 
 	"github.com/koppel/koppel/pkg/bus"
+	"github.com/koppel/koppel/pkg/invoicelink"
 	eventsv1 "github.com/koppel/koppel/proto/koppel/events/v1"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
 	"github.com/nats-io/nuid"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
-
-// KindInvoice is the issue kind (and link kind) of invoices.
-const KindInvoice = "invoice"
 
 // Details of an invoice issue.
 const (
@@ -84,7 +82,7 @@ func Retry(ctx context.Context, m mappingv1.MappingServiceClient, pub *bus.Publi
 	}
 	last := map[string]int64{} // invoice ID -> newest matching issue, Unix nanoseconds
 	for _, i := range res.GetIssues() {
-		if i.GetKind() != KindInvoice || i.GetEntityId() == "" || !pred(i) {
+		if i.GetKind() != invoicelink.Kind || i.GetEntityId() == "" || !pred(i) {
 			continue
 		}
 		last[i.GetEntityId()] = max(last[i.GetEntityId()], i.GetLastSeen().AsTime().UnixNano())

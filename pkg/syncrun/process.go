@@ -14,6 +14,18 @@ import (
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
 )
 
+// Cursors the runs keep their progress in (Plan.Cursor), and the product pull's last full run.
+// A rebuild of the mapping clears them all, so no run resumes half-way through a list it saw
+// before.
+const (
+	CursorRelationRun = "relation-run"
+	CursorProductRun  = "product-run"
+	CursorProductFull = "product-full"
+)
+
+// Cursors are every cursor above.
+var Cursors = []string{CursorRelationRun, CursorProductRun, CursorProductFull}
+
 // Outcome is what became of one record of a run.
 type Outcome int
 

@@ -300,6 +300,14 @@ type InvoiceInput struct {
 	Extra                        Fields
 }
 
+// Invoice phase codes (Datastore_Phase_ActivityInvoice; C1 filters on 'Sent' and 'Paid', the
+// exact strings are UNCONFIRMED).
+const (
+	PhaseDraft = "Draft"
+	PhaseSent  = "Sent"
+	PhasePaid  = "Paid"
+)
+
 // Typed access. Each set has a list iterator, a get by ID, and writes.
 
 // Organizations lists organisations.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/koppel/koppel/pkg/bus"
 	"github.com/koppel/koppel/pkg/httpapi"
+	"github.com/koppel/koppel/pkg/invoicelink"
 	"github.com/koppel/koppel/pkg/invoiceretry"
 	"github.com/koppel/koppel/pkg/tribe"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
@@ -50,7 +51,7 @@ func (a *admin) invoiceRequest(w http.ResponseWriter, r *http.Request) (tenant, 
 // invoiceState reads an invoice's link and its open issues.
 func (a *admin) invoiceState(ctx context.Context, tenant, id string) (invoiceState, error) {
 	out := invoiceState{Tenant: tenant, ID: id}
-	link, err := a.mapping.GetLink(ctx, &mappingv1.GetLinkRequest{TenantId: tenant, Kind: invoiceretry.KindInvoice, TribeId: id})
+	link, err := a.mapping.GetLink(ctx, &mappingv1.GetLinkRequest{TenantId: tenant, Kind: invoicelink.Kind, TribeId: id})
 	switch status.Code(err) {
 	case codes.OK:
 		out.Booked, out.EBoekhoudenID = true, link.GetLink().GetEboekhoudenId()
@@ -69,7 +70,7 @@ func (a *admin) invoiceState(ctx context.Context, tenant, id string) (invoiceSta
 	}
 	mine := &mappingv1.ListIssuesResponse{Issues: []*mappingv1.Issue{}}
 	for _, i := range res.GetIssues() {
-		if i.GetKind() == invoiceretry.KindInvoice && i.GetEntityId() == id {
+		if i.GetKind() == invoicelink.Kind && i.GetEntityId() == id {
 			mine.Issues = append(mine.Issues, i)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/koppel/koppel/pkg/eboekhouden"
 	"github.com/koppel/koppel/pkg/invoiceretry"
 	"github.com/koppel/koppel/pkg/sandbox/tribesim"
+	"github.com/koppel/koppel/pkg/tenantsettings"
 	"github.com/koppel/koppel/pkg/tribe"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
 	"github.com/shopspring/decimal"
@@ -252,7 +253,7 @@ func TestForeignCurrencyIsAnIssueNeverABooking(t *testing.T) {
 func TestBookingThatIsNotTribesTotalIsRefused(t *testing.T) {
 	w := newWorldWith(t, tribesim.Options{InvoiceAmount: tribesim.AmountInclVAT})
 	high := w.vatGroup("HIGH")
-	w.setLinks(map[string]string{linkVATCode + high.ID: "AFW_VERK"})
+	w.setLinks(map[string]string{tenantsettings.VATCodePrefix + high.ID: "AFW_VERK"})
 	inv := w.send(draft{lines: []draftLine{{qty: "1", price: "100", vatGroup: "HIGH"}}})
 	w.linkDebtor(inv)
 	issue := w.pushFails(inv)
@@ -267,7 +268,7 @@ func TestBookingThatIsNotTribesTotalIsRefused(t *testing.T) {
 func TestVATMeaningSurvivesOnInvoices(t *testing.T) {
 	w := newWorld(t)
 	zero, exempt, high := w.vatGroup("ZERO"), w.vatGroup("EXEMPT"), w.vatGroup("HIGH")
-	w.setLinks(map[string]string{linkVATCode + zero.ID: "BU_EU_VERK", linkVATCode + exempt.ID: "GEEN"})
+	w.setLinks(map[string]string{tenantsettings.VATCodePrefix + zero.ID: "BU_EU_VERK", tenantsettings.VATCodePrefix + exempt.ID: "GEEN"})
 	export, err := w.tr.CreateProduct(ctx, tribe.ProductInput{Name: ptr("Machine (export)"), SalesPrice: dec("500"), VatGroup: tribe.Link(zero.ID)})
 	if err != nil {
 		t.Fatal(err)
@@ -297,7 +298,7 @@ func TestVATMeaningSurvivesOnInvoices(t *testing.T) {
 	if issue.GetCode() != "ambiguous_vat" || issue.GetDetails()[invoiceretry.DetailRetryOn] != invoiceretry.RetryOnLinks {
 		t.Fatalf("issue %v", issue)
 	}
-	w.setLinks(map[string]string{linkVATCode + zero.ID: "GEEN"})
+	w.setLinks(map[string]string{tenantsettings.VATCodePrefix + zero.ID: "GEEN"})
 	if err := w.push(guess.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +307,7 @@ func TestVATMeaningSurvivesOnInvoices(t *testing.T) {
 	}
 
 	// A 21% group linked to a reverse-charge code would book no VAT on a 21% line.
-	w.setLinks(map[string]string{linkVATCode + high.ID: "VERL_VERK"})
+	w.setLinks(map[string]string{tenantsettings.VATCodePrefix + high.ID: "VERL_VERK"})
 	wrong := w.send(draft{lines: []draftLine{{desc: "Advies", qty: "1", price: "100", vatGroup: "HIGH"}}})
 	if issue := w.pushFails(wrong); issue.GetCode() != "vat_rate_differs" {
 		t.Fatalf("issue %v", issue)

@@ -5,6 +5,7 @@ import (
 	"maps"
 
 	"github.com/koppel/koppel/pkg/bus"
+	"github.com/koppel/koppel/pkg/invoicelink"
 	"github.com/koppel/koppel/pkg/invoiceretry"
 	eventsv1 "github.com/koppel/koppel/proto/koppel/events/v1"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
@@ -54,7 +55,7 @@ func notBooked(tenant, id, number, code, message, action, retryOn string, detail
 	default:
 		action += " Then push it again: " + pushCommand(tenant, id) + "."
 	}
-	return &mappingv1.Issue{Key: bookingKey(id), Code: code, Kind: invoiceretry.KindInvoice, EntityId: id,
+	return &mappingv1.Issue{Key: bookingKey(id), Code: code, Kind: invoicelink.Kind, EntityId: id,
 		Message: fmt.Sprintf("Invoice %s was not booked: %s", orID(number, id), message), Action: action, Details: d}
 }
 
@@ -73,7 +74,7 @@ func describe(m *bus.Msg) *mappingv1.Issue {
 		return nil
 	}
 	id := change.GetEntityId()
-	return &mappingv1.Issue{Key: bookingKey(id), Kind: invoiceretry.KindInvoice, EntityId: id,
+	return &mappingv1.Issue{Key: bookingKey(id), Kind: invoicelink.Kind, EntityId: id,
 		Message: "Invoice " + id, Action: "Fix the cause (see the reason), then push it again: " + pushCommand(change.GetTenantId(), id) + ".",
 		Details: map[string]string{invoiceretry.DetailRetryOn: invoiceretry.RetryOnManual}}
 }

@@ -12,8 +12,10 @@ import (
 
 	"github.com/koppel/koppel/pkg/bus"
 	"github.com/koppel/koppel/pkg/eboekhouden"
+	"github.com/koppel/koppel/pkg/invoicelink"
 	"github.com/koppel/koppel/pkg/invoiceretry"
 	"github.com/koppel/koppel/pkg/mapping"
+	"github.com/koppel/koppel/pkg/tenantsettings"
 	"github.com/koppel/koppel/pkg/tribe"
 	eventsv1 "github.com/koppel/koppel/proto/koppel/events/v1"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
@@ -22,17 +24,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
-
-// Link keys of the tenant settings the invoice flow reads (filled at activation).
-const (
-	linkDebtorLedger    = "debtor_ledger"
-	linkInvoiceTemplate = "invoice_template"
-	linkRevenueLedger   = "revenue_ledger:"
-	linkVATCode         = "vat_code:"
-)
-
-// phaseSent is the Tribe phase code at which an invoice is booked in e-Boekhouden.
-const phaseSent = "Sent"
 
 // bookCurrency is the only currency koppel books: e-Boekhouden's invoices and mutations have no
 // currency field (reference 1.7), so an amount in anything else would be booked as euros.
@@ -82,7 +73,7 @@ func (p *pusher) push(ctx context.Context, tenant *mappingv1.Tenant, change *eve
 	if err != nil {
 		return fmt.Errorf("read invoice %s: %w", id, err)
 	}
-	if inv.Phase == nil || !strings.EqualFold(inv.Phase.Code, phaseSent) {
+	if inv.Phase == nil || !strings.EqualFold(inv.Phase.Code, tribe.PhaseSent) {
 		// Booked only once sent; a later webhook brings it back then.
 		return nil
 	}
@@ -113,8 +104,8 @@ func (p *pusher) push(ctx context.Context, tenant *mappingv1.Tenant, change *eve
 	if err != nil {
 		return err
 	}
-	if _, err := p.mapping.CreateLink(ctx, &mappingv1.CreateLinkRequest{TenantId: tenant.GetId(), Kind: invoiceretry.KindInvoice, TribeId: id,
-		EboekhoudenId: strconv.FormatInt(ebID, 10), Record: []byte(fmt.Sprintf(`{"number":%q}`, inv.Number))}); err != nil && status.Code(err) != codes.AlreadyExists {
+	if _, err := p.mapping.CreateLink(ctx, &mappingv1.CreateLinkRequest{TenantId: tenant.GetId(), Kind: invoicelink.Kind, TribeId: id,
+		EboekhoudenId: strconv.FormatInt(ebID, 10), Record: invoicelink.State{Number: inv.Number}.Encode()}); err != nil && status.Code(err) != codes.AlreadyExists {
 		return fmt.Errorf("link invoice: %w", err)
 	}
 	if _, err := p.mapping.ResolveIssue(ctx, &mappingv1.ResolveIssueRequest{TenantId: tenant.GetId(), Key: bookingKey(id)}); err != nil {
@@ -126,7 +117,7 @@ func (p *pusher) push(ctx context.Context, tenant *mappingv1.Tenant, change *eve
 }
 
 func (p *pusher) linked(ctx context.Context, tenant, id string) (bool, error) {
-	_, err := p.mapping.GetLink(ctx, &mappingv1.GetLinkRequest{TenantId: tenant, Kind: invoiceretry.KindInvoice, TribeId: id})
+	_, err := p.mapping.GetLink(ctx, &mappingv1.GetLinkRequest{TenantId: tenant, Kind: invoicelink.Kind, TribeId: id})
 	switch status.Code(err) {
 	case codes.OK:
 		return true, nil
@@ -238,8 +229,8 @@ func (p *pusher) build(tenant *mappingv1.Tenant, inv *tribe.Invoice, groups []tr
 		return fail(codeNoLines, "it has no lines.", credit, invoiceretry.RetryOnManual, nil)
 	}
 	links := tenant.GetSettings().GetLinks()
-	ledger, _ := strconv.ParseInt(links[linkDebtorLedger], 10, 64)
-	template, _ := strconv.ParseInt(links[linkInvoiceTemplate], 10, 64)
+	ledger, _ := strconv.ParseInt(links[tenantsettings.DebtorLedger], 10, 64)
+	template, _ := strconv.ParseInt(links[tenantsettings.InvoiceTemplate], 10, 64)
 	if ledger == 0 || template == 0 {
 		return fail(codeNotConfigured, "the debtor ledger or the invoice template is not linked.",
 			"Complete the links (koppelctl tenants links).", invoiceretry.RetryOnLinks, nil)
@@ -397,7 +388,7 @@ func (p *pusher) checkTotals(ctx context.Context, tenant string, eb *eboekhouden
 		return
 	}
 	_, _ = p.mapping.RecordIssue(ctx, &mappingv1.RecordIssueRequest{TenantId: tenant, Issue: &mappingv1.Issue{
-		Key: totalsKey(inv.ID), Code: codeTotalsDiffer, Kind: invoiceretry.KindInvoice, EntityId: inv.ID,
+		Key: totalsKey(inv.ID), Code: codeTotalsDiffer, Kind: invoicelink.Kind, EntityId: inv.ID,
 		Message: fmt.Sprintf("Invoice %s is booked for %s excl. and %s incl. VAT in e-Boekhouden; its total in Tribe is %s.",
 			inv.Number, got.TotalExcl.StringFixed(2), got.TotalAmount.StringFixed(2), want.StringFixed(2)),
 		Action:  "It is booked; nothing is retried. Check the VAT codes and rounding of its lines, and correct it in e-Boekhouden with a credit invoice if needed.",

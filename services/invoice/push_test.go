@@ -14,6 +14,7 @@ import (
 	"github.com/koppel/koppel/pkg/sandbox/ebsim"
 	"github.com/koppel/koppel/pkg/sandbox/tribesim"
 	"github.com/koppel/koppel/pkg/tenantclients"
+	"github.com/koppel/koppel/pkg/tenantsettings"
 	"github.com/koppel/koppel/pkg/tribe"
 	eventsv1 "github.com/koppel/koppel/proto/koppel/events/v1"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
@@ -66,8 +67,8 @@ func newWorldWith(t *testing.T, opts tribesim.Options) *world {
 	links := map[string]string{}
 	ledgers, _ := eboekhouden.Collect(w.eb.Ledgers(ctx))
 	for _, l := range ledgers {
-		if l.Category == eboekhouden.CategoryDebtors && links[linkDebtorLedger] == "" {
-			links[linkDebtorLedger] = strconv.FormatInt(l.ID, 10)
+		if l.Category == eboekhouden.CategoryDebtors && links[tenantsettings.DebtorLedger] == "" {
+			links[tenantsettings.DebtorLedger] = strconv.FormatInt(l.ID, 10)
 		}
 	}
 	var revenue string
@@ -78,7 +79,7 @@ func newWorldWith(t *testing.T, opts tribesim.Options) *world {
 		}
 	}
 	templates, _ := eboekhouden.Collect(w.eb.InvoiceTemplates(ctx))
-	links[linkInvoiceTemplate] = strconv.FormatInt(templates[0].ID, 10)
+	links[tenantsettings.InvoiceTemplate] = strconv.FormatInt(templates[0].ID, 10)
 	groups, err := w.tr.VatGroups(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -86,10 +87,10 @@ func newWorldWith(t *testing.T, opts tribesim.Options) *world {
 	for _, g := range groups {
 		for _, c := range eboekhouden.VATCodes() {
 			if c.Kind == eboekhouden.VATSale && g.Percentage.Valid && c.Rate.Equal(g.Percentage.Decimal) {
-				links[linkVATCode+g.ID] = string(c.Code)
+				links[tenantsettings.VATCodePrefix+g.ID] = string(c.Code)
 			}
 		}
-		links[linkRevenueLedger+g.ID] = revenue
+		links[tenantsettings.RevenueLedgerPrefix+g.ID] = revenue
 	}
 	_, err = w.m.Client.CreateTenant(ctx, &mappingv1.CreateTenantRequest{Tenant: &mappingv1.Tenant{Id: "acme",
 		State: mappingv1.TenantState_TENANT_STATE_ACTIVE, Settings: &mappingv1.TenantSettings{Links: links}}})
@@ -222,7 +223,7 @@ func TestUnmappedVATGroupIsAnIssue(t *testing.T) {
 	w.linkDebtor(inv)
 	settings := w.tenant().GetSettings()
 	for k := range settings.Links {
-		if len(k) > len(linkVATCode) && k[:len(linkVATCode)] == linkVATCode {
+		if len(k) > len(tenantsettings.VATCodePrefix) && k[:len(tenantsettings.VATCodePrefix)] == tenantsettings.VATCodePrefix {
 			delete(settings.Links, k)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/koppel/koppel/pkg/bus"
 	"github.com/koppel/koppel/pkg/invoiceretry"
+	"github.com/koppel/koppel/pkg/tenantsettings"
 	"github.com/koppel/koppel/pkg/tribe"
 	eventsv1 "github.com/koppel/koppel/proto/koppel/events/v1"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
@@ -83,8 +84,8 @@ func ids(changes []*eventsv1.TribeChange) []string {
 func TestInvoicesWaitingOnLinksAreBookedWhenTheLinksAreStored(t *testing.T) {
 	w := newWorld(t)
 	low := w.vatGroup("LOW")
-	code, ledger := w.tenant().GetSettings().GetLinks()[linkVATCode+low.ID], w.tenant().GetSettings().GetLinks()[linkRevenueLedger+low.ID]
-	w.setLinks(map[string]string{linkVATCode + low.ID: "", linkRevenueLedger + low.ID: ""})
+	code, ledger := w.tenant().GetSettings().GetLinks()[tenantsettings.VATCodePrefix+low.ID], w.tenant().GetSettings().GetLinks()[tenantsettings.RevenueLedgerPrefix+low.ID]
+	w.setLinks(map[string]string{tenantsettings.VATCodePrefix + low.ID: "", tenantsettings.RevenueLedgerPrefix + low.ID: ""})
 	a := w.send(draft{lines: []draftLine{{desc: "Boeken", qty: "2", price: "20", vatGroup: "LOW"}}})
 	b := w.send(draft{lines: []draftLine{{desc: "Taart", qty: "1", price: "12", vatGroup: "LOW"}}})
 	w.linkDebtor(a)
@@ -99,7 +100,7 @@ func TestInvoicesWaitingOnLinksAreBookedWhenTheLinksAreStored(t *testing.T) {
 	foreign := w.send(draft{currency: "GBP", lines: []draftLine{{qty: "1", price: "1", vatGroup: "HIGH"}}})
 	w.pushFails(foreign)
 
-	w.setLinks(map[string]string{linkVATCode + low.ID: code, linkRevenueLedger + low.ID: ledger})
+	w.setLinks(map[string]string{tenantsettings.VATCodePrefix + low.ID: code, tenantsettings.RevenueLedgerPrefix + low.ID: ledger})
 	for range 2 {
 		if _, err := invoiceretry.Retry(ctx, w.m.Client, w.p.pub, "acme", invoiceretry.WaitingOn(invoiceretry.RetryOnLinks)); err != nil {
 			t.Fatal(err)
@@ -217,7 +218,7 @@ func TestEveryInvoiceIssueSaysHowToRetry(t *testing.T) {
 		{"currency", draft{currency: "USD", due: ptr(time.Now().AddDate(0, 0, 30)), lines: []draftLine{{qty: "1", price: "10", vatGroup: "HIGH"}}}, nil,
 			"unsupported_currency", invoiceretry.RetryOnManual},
 		{"not configured", draft{due: ptr(time.Now().AddDate(0, 0, 30)), lines: []draftLine{{qty: "1", price: "10", vatGroup: "HIGH"}}},
-			map[string]string{linkDebtorLedger: ""}, "not_configured", invoiceretry.RetryOnLinks},
+			map[string]string{tenantsettings.DebtorLedger: ""}, "not_configured", invoiceretry.RetryOnLinks},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			before := w.tenant().GetSettings().GetLinks()

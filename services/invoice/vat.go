@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/koppel/koppel/pkg/eboekhouden"
+	"github.com/koppel/koppel/pkg/tenantsettings"
 	"github.com/koppel/koppel/pkg/tribe"
 	"github.com/shopspring/decimal"
 )
@@ -94,8 +95,8 @@ func checkRate(l tribe.ProductLine, v lineVAT, group string) *vatProblem {
 
 // linked is a VAT group's VAT code and revenue ledger; ok when it has both.
 func linked(group string, links map[string]string) (lineVAT, bool) {
-	code := links[linkVATCode+group]
-	ledger, _ := strconv.ParseInt(links[linkRevenueLedger+group], 10, 64)
+	code := links[tenantsettings.VATCodePrefix+group]
+	ledger, _ := strconv.ParseInt(links[tenantsettings.RevenueLedgerPrefix+group], 10, 64)
 	return lineVAT{eboekhouden.VATCode(code), ledger}, code != "" && ledger != 0
 }
 

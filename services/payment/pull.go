@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,17 +11,12 @@ import (
 	"time"
 
 	"github.com/koppel/koppel/pkg/eboekhouden"
+	"github.com/koppel/koppel/pkg/invoicelink"
 	"github.com/koppel/koppel/pkg/syncrun"
 	"github.com/koppel/koppel/pkg/tribe"
 	eventsv1 "github.com/koppel/koppel/proto/koppel/events/v1"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
 	"github.com/shopspring/decimal"
-)
-
-// Tribe invoice phases the payment flow reads and writes.
-const (
-	phaseSent = "Sent"
-	phasePaid = "Paid"
 )
 
 // connectFunc gives a tenant's clients.
@@ -34,12 +28,6 @@ type puller struct {
 	connect connectFunc
 	log     *slog.Logger
 	now     func() time.Time
-}
-
-// paymentRecord is the last-synced state of an invoice link: what was paid of it.
-type paymentRecord struct {
-	Number string `json:"number"`
-	Paid   string `json:"paid,omitempty"`
 }
 
 // pull looks at every sent Tribe invoice that koppel booked, and the open debtor items of
@@ -59,7 +47,7 @@ func (p *puller) pull(ctx context.Context, tenant *mappingv1.Tenant, cmd *events
 		}
 		open[item.InvoiceNumber] = item
 	}
-	sent, err := tribe.Collect(tr.Invoices(ctx, tribe.Q().Filter(tribe.Eq("Phase/Code", phaseSent)).Select("ID", "Number")))
+	sent, err := tribe.Collect(tr.Invoices(ctx, tribe.Q().Filter(tribe.Eq("Phase/Code", tribe.PhaseSent)).Select("ID", "Number")))
 	if err != nil {
 		return fmt.Errorf("list sent invoices: %w", err)
 	}
@@ -73,7 +61,7 @@ func (p *puller) pull(ctx context.Context, tenant *mappingv1.Tenant, cmd *events
 		for i, inv := range part {
 			ids[i] = inv.ID
 		}
-		links, err := p.mapping.BatchGetLinks(ctx, &mappingv1.BatchGetLinksRequest{TenantId: tenant.GetId(), Kind: "invoice", TribeIds: ids, WithRecords: true})
+		links, err := p.mapping.BatchGetLinks(ctx, &mappingv1.BatchGetLinksRequest{TenantId: tenant.GetId(), Kind: invoicelink.Kind, TribeIds: ids, WithRecords: true})
 		if err != nil {
 			return fmt.Errorf("get invoice links: %w", err)
 		}
@@ -109,8 +97,7 @@ func (p *puller) pull(ctx context.Context, tenant *mappingv1.Tenant, cmd *events
 // settle brings one invoice's payments to Tribe and reports whether it changed anything.
 func (p *puller) settle(ctx context.Context, tenant *mappingv1.Tenant, eb *eboekhouden.Client, tr *tribe.Client, inv tribe.Invoice,
 	link *mappingv1.Link, open map[string]eboekhouden.OutstandingInvoice, paidPhase *string) (bool, error) {
-	var rec paymentRecord
-	_ = json.Unmarshal(link.GetRecord(), &rec)
+	rec, _ := invoicelink.Decode(link.GetRecord())
 	number := inv.Number
 	if number == "" {
 		number = rec.Number
@@ -152,9 +139,9 @@ func (p *puller) settle(ctx context.Context, tenant *mappingv1.Tenant, eb *eboek
 	}
 	if fullyPaid {
 		if *paidPhase == "" {
-			ph, err := tr.PhaseByCode(ctx, phasePaid)
+			ph, err := tr.PhaseByCode(ctx, tribe.PhasePaid)
 			if err != nil {
-				return false, fmt.Errorf("find phase %s: %w", phasePaid, err)
+				return false, fmt.Errorf("find phase %s: %w", tribe.PhasePaid, err)
 			}
 			*paidPhase = ph.ID
 		}
@@ -163,7 +150,7 @@ func (p *puller) settle(ctx context.Context, tenant *mappingv1.Tenant, eb *eboek
 		}
 		p.history(ctx, tenant.GetId(), inv.ID, "invoice_paid", fmt.Sprintf("Invoice %s is paid in full; it is now Paid in Tribe.", number), nil)
 		p.log.InfoContext(ctx, "invoice paid", "invoice", number)
-		return true, p.save(ctx, tenant.GetId(), link, paymentRecord{Number: number, Paid: "full"})
+		return true, p.save(ctx, tenant.GetId(), link, invoicelink.State{Number: number, Paid: invoicelink.PaidInFull})
 	}
 	if prev, err := decimal.NewFromString(rec.Paid); (err != nil && !paid.IsZero()) || (err == nil && !prev.Equal(paid)) {
 		if err := p.note(ctx, tenant.GetId(), tr, inv.ID, number, item); err != nil {
@@ -172,7 +159,7 @@ func (p *puller) settle(ctx context.Context, tenant *mappingv1.Tenant, eb *eboek
 		p.history(ctx, tenant.GetId(), inv.ID, "partial_payment",
 			fmt.Sprintf("Invoice %s: %s of %s paid, %s open.", number, paid.StringFixed(2), item.TotalAmount.StringFixed(2), item.OutstandingAmount.StringFixed(2)),
 			map[string]string{"paid": paid.StringFixed(2), "open": item.OutstandingAmount.StringFixed(2)})
-		return true, p.save(ctx, tenant.GetId(), link, paymentRecord{Number: number, Paid: paid.StringFixed(2)})
+		return true, p.save(ctx, tenant.GetId(), link, invoicelink.State{Number: number, Paid: paid.StringFixed(2)})
 	}
 	return false, nil
 }
@@ -224,9 +211,9 @@ func (p *puller) clock() time.Time {
 	return time.Now()
 }
 
-func (p *puller) save(ctx context.Context, tenant string, link *mappingv1.Link, rec paymentRecord) error {
-	b, _ := json.Marshal(rec)
-	_, err := p.mapping.SaveSyncedRecord(ctx, &mappingv1.SaveSyncedRecordRequest{TenantId: tenant, Kind: "invoice", TribeId: link.GetTribeId(), Record: b, ExpectedVersion: -1})
+func (p *puller) save(ctx context.Context, tenant string, link *mappingv1.Link, rec invoicelink.State) error {
+	b := rec.Encode()
+	_, err := p.mapping.SaveSyncedRecord(ctx, &mappingv1.SaveSyncedRecordRequest{TenantId: tenant, Kind: invoicelink.Kind, TribeId: link.GetTribeId(), Record: b, ExpectedVersion: -1})
 	if err != nil {
 		return fmt.Errorf("save payment state: %w", err)
 	}
@@ -235,7 +222,7 @@ func (p *puller) save(ctx context.Context, tenant string, link *mappingv1.Link, 
 
 func (p *puller) history(ctx context.Context, tenant, id, code, msg string, details map[string]string) {
 	_, err := p.mapping.RecordHistory(ctx, &mappingv1.RecordHistoryRequest{TenantId: tenant, Entry: &mappingv1.HistoryEntry{
-		Code: code, Kind: "invoice", EntityId: id, Message: msg, Details: details}})
+		Code: code, Kind: invoicelink.Kind, EntityId: id, Message: msg, Details: details}})
 	if err != nil {
 		p.log.WarnContext(ctx, "record history", "error", err)
 	}

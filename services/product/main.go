@@ -4,11 +4,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
-	"fmt"
-	"os"
 	"time"
 
 	"github.com/koppel/koppel/pkg/bus"
@@ -34,7 +29,7 @@ func main() {
 			if err != nil {
 				return nil, err
 			}
-			p := &puller{mapping: d.Mapping, connect: connector(clients), holder: holderName(), log: env.Log, fullEvery: cfg.FullEvery}
+			p := &puller{mapping: d.Mapping, connect: connector(clients), holder: deps.HolderName(), log: env.Log, fullEvery: cfg.FullEvery}
 			return map[string]bus.Handler{bus.ConsumerProductCommands: flow.CommandHandler(d.Mapping, p.pull)}, nil
 		})
 	})
@@ -46,29 +41,12 @@ func connector(clients *tenantclients.Cache) connectFunc {
 	return func(ctx context.Context, t *mappingv1.Tenant) (Books, CRM, error) {
 		eb, err := clients.EBoekhouden(ctx, t)
 		if err != nil {
-			return nil, nil, notConfigured(t, err)
+			return nil, nil, tenantclients.AsIssue(t, err)
 		}
 		tr, err := clients.Tribe(ctx, t)
 		if err != nil {
-			return nil, nil, notConfigured(t, err)
+			return nil, nil, tenantclients.AsIssue(t, err)
 		}
 		return &books{c: eb}, crm{c: tr}, nil
 	}
-}
-
-func notConfigured(t *mappingv1.Tenant, err error) error {
-	if errors.Is(err, tenantclients.ErrNotConfigured) {
-		return bus.Permanent(err, &mappingv1.Issue{Key: "tenant/credentials", Code: "not_configured",
-			Message: "koppel has no credentials for e-Boekhouden or Tribe for this tenant.",
-			Action:  "Enter the credentials (koppelctl tenants credentials " + t.GetId() + ")."})
-	}
-	return err
-}
-
-// holderName identifies this process in leases: the host (the pod) and a random suffix.
-func holderName() string {
-	host, _ := os.Hostname()
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return fmt.Sprintf("%s-%s", host, hex.EncodeToString(b))
 }

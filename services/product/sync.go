@@ -6,13 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
-	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/koppel/koppel/pkg/bus"
 	"github.com/koppel/koppel/pkg/mapping"
 	"github.com/koppel/koppel/pkg/syncrun"
+	"github.com/koppel/koppel/pkg/tenantsettings"
 	eventsv1 "github.com/koppel/koppel/proto/koppel/events/v1"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
 	"github.com/shopspring/decimal"
@@ -23,9 +24,6 @@ import (
 // kindProduct is the link kind of products in the mapping service.
 const kindProduct = "product"
 
-// linkVATCode + a Tribe VAT group ID is the tenant link to its e-Boekhouden VAT code.
-const linkVATCode = "vat_code:"
-
 // connectFunc gives the ports of a tenant's two systems.
 type connectFunc func(ctx context.Context, tenant *mappingv1.Tenant) (Books, CRM, error)
 
@@ -35,20 +33,15 @@ type puller struct {
 	connect connectFunc
 	holder  string
 	log     *slog.Logger
-	// chunk is how many products a run handles between progress updates. Default 100.
-	chunk int
+	// concurrency is how many products a run handles at once. Default 4.
+	concurrency int
 	// fullEvery is how often a scheduled run reads every product's details, to catch the price
 	// and VAT changes the list endpoint does not show. Default 1 hour.
 	fullEvery time.Duration
 	now       func() time.Time
 }
 
-const (
-	leaseTTL     = 30 * time.Second
-	cursorRun    = "product-run"
-	cursorFull   = "product-full"
-	triggerSched = "schedule"
-)
+const leaseTTL = 30 * time.Second
 
 func (p *puller) clock() time.Time {
 	if p.now != nil {
@@ -78,7 +71,8 @@ func issueKey(ebID, what string) string { return fmt.Sprintf("product/%s/%s", eb
 
 // pull runs one product pull over every e-Boekhouden product. Details are read only for
 // products that are new, whose list fields differ from the last-synced record, or on a full
-// run (see fullRun). Progress is stored after each chunk, so a redelivered command resumes.
+// run (see fullRun). Progress is stored as it goes (syncrun.Process), so a redelivered command
+// resumes.
 func (p *puller) pull(ctx context.Context, tenant *mappingv1.Tenant, cmd *eventsv1.SyncCommand, run *syncrun.Run) error {
 	books, crm, err := p.connect(ctx, tenant)
 	if err != nil {
@@ -94,32 +88,43 @@ func (p *puller) pull(ctx context.Context, tenant *mappingv1.Tenant, cmd *events
 	}
 	started := p.clock()
 	full := p.fullRun(ctx, tenant.GetId(), cmd, started)
-	pos := p.resumeAt(ctx, tenant.GetId(), run.ID())
-	if pos == 0 {
-		if err := run.Add(ctx, &mappingv1.RunCounts{}, 0, int64(len(entries))); err != nil {
-			return err
+	id, links := tenant.GetId(), tenant.GetSettings().GetLinks()
+	var mu sync.Mutex
+	linked := map[string]*mappingv1.Link{}
+	prepare := func(ctx context.Context, from, to int) error {
+		ids := make([]string, 0, to-from)
+		for _, e := range entries[from:to] {
+			ids = append(ids, e.ID)
 		}
-	}
-	chunk := p.chunk
-	if chunk <= 0 {
-		chunk = 100
-	}
-	for pos < len(entries) {
-		part := entries[pos:min(pos+chunk, len(entries))]
-		counts, err := p.pullChunk(ctx, tenant.GetId(), books, crm, lk, tenant.GetSettings().GetLinks(), full, part)
+		res, err := p.mapping.BatchGetLinks(ctx, &mappingv1.BatchGetLinksRequest{TenantId: id, Kind: kindProduct, EboekhoudenIds: ids, WithRecords: true})
 		if err != nil {
-			return err
+			return fmt.Errorf("get links: %w", err)
 		}
-		if err := run.Add(ctx, counts, int64(len(part)), 0); err != nil {
-			return err
+		mu.Lock()
+		defer mu.Unlock()
+		for _, l := range res.GetLinks() {
+			linked[l.GetEboekhoudenId()] = l
 		}
-		pos += len(part)
-		if _, err := p.mapping.SetCursor(ctx, &mappingv1.SetCursorRequest{TenantId: tenant.GetId(), Name: cursorRun, Value: run.ID() + " " + strconv.Itoa(pos)}); err != nil {
-			return fmt.Errorf("save progress: %w", err)
-		}
+		return nil
+	}
+	concurrency := p.concurrency
+	if concurrency <= 0 {
+		concurrency = 4
+	}
+	err = run.Process(ctx, syncrun.Plan{Cursor: syncrun.CursorProductRun, Concurrency: concurrency, Prepare: prepare}, len(entries),
+		func(ctx context.Context, i int) (syncrun.Result, error) {
+			e := entries[i]
+			mu.Lock()
+			link := linked[e.ID]
+			mu.Unlock()
+			o, err := p.pullOne(ctx, id, books, crm, lk, links, full, e, link)
+			return syncrun.Result{Outcome: o}, err
+		})
+	if err != nil {
+		return err
 	}
 	if full {
-		if _, err := p.mapping.SetCursor(ctx, &mappingv1.SetCursorRequest{TenantId: tenant.GetId(), Name: cursorFull, Value: started.UTC().Format(time.RFC3339)}); err != nil {
+		if _, err := p.mapping.SetCursor(ctx, &mappingv1.SetCursorRequest{TenantId: id, Name: syncrun.CursorProductFull, Value: started.UTC().Format(time.RFC3339)}); err != nil {
 			return fmt.Errorf("save full pull time: %w", err)
 		}
 	}
@@ -129,14 +134,14 @@ func (p *puller) pull(ctx context.Context, tenant *mappingv1.Tenant, cmd *events
 // fullRun reports whether this run reads every product's details: a run not fired by the
 // schedule (manual, API) always does; a scheduled one when the last full run is fullEvery ago.
 func (p *puller) fullRun(ctx context.Context, tenant string, cmd *eventsv1.SyncCommand, now time.Time) bool {
-	if cmd.GetTrigger() != triggerSched {
+	if cmd.GetTrigger() != bus.TriggerSchedule {
 		return true
 	}
 	every := p.fullEvery
 	if every <= 0 {
 		every = time.Hour
 	}
-	res, err := p.mapping.GetCursor(ctx, &mappingv1.GetCursorRequest{TenantId: tenant, Name: cursorFull})
+	res, err := p.mapping.GetCursor(ctx, &mappingv1.GetCursorRequest{TenantId: tenant, Name: syncrun.CursorProductFull})
 	if err != nil {
 		return true
 	}
@@ -144,93 +149,24 @@ func (p *puller) fullRun(ctx context.Context, tenant string, cmd *eventsv1.SyncC
 	return err != nil || now.Sub(last) >= every
 }
 
-// resumeAt returns where run stopped before, or 0 for a new run.
-func (p *puller) resumeAt(ctx context.Context, tenant, runID string) int {
-	res, err := p.mapping.GetCursor(ctx, &mappingv1.GetCursorRequest{TenantId: tenant, Name: cursorRun})
-	if err != nil {
-		return 0
-	}
-	id, pos, ok := strings.Cut(res.GetValue(), " ")
-	if !ok || id != runID {
-		return 0
-	}
-	n, err := strconv.Atoi(pos)
-	if err != nil || n < 0 {
-		return 0
-	}
-	return n
-}
-
-type outcome int
-
-const (
-	outcomeUnchanged outcome = iota
-	outcomeCreated
-	outcomeUpdated
-	outcomeSkipped
-)
-
-// pullChunk handles one chunk of listed products. A product that fails permanently is counted
-// failed (its issue recorded) and the run goes on; a transient failure stops the run, to be
-// resumed on redelivery.
-func (p *puller) pullChunk(ctx context.Context, tenant string, books Books, crm CRM, lk CRMLookups, links map[string]string, full bool, part []BookEntry) (*mappingv1.RunCounts, error) {
-	ids := make([]string, len(part))
-	for i, e := range part {
-		ids[i] = e.ID
-	}
-	res, err := p.mapping.BatchGetLinks(ctx, &mappingv1.BatchGetLinksRequest{TenantId: tenant, Kind: kindProduct, EboekhoudenIds: ids, WithRecords: true})
-	if err != nil {
-		return nil, fmt.Errorf("get links: %w", err)
-	}
-	linked := map[string]*mappingv1.Link{}
-	for _, l := range res.GetLinks() {
-		linked[l.GetEboekhoudenId()] = l
-	}
-	counts := &mappingv1.RunCounts{}
-	for _, e := range part {
-		o, err := p.pullOne(ctx, tenant, books, crm, lk, links, full, e, linked[e.ID])
-		if issue, ok := bus.IssueOf(err); ok {
-			if _, rerr := p.mapping.RecordIssue(ctx, &mappingv1.RecordIssueRequest{TenantId: tenant, Issue: issue}); rerr != nil {
-				return nil, fmt.Errorf("record issue: %w", rerr)
-			}
-			counts.Failed++
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		switch o {
-		case outcomeCreated:
-			counts.Created++
-		case outcomeUpdated:
-			counts.Updated++
-		case outcomeUnchanged:
-			counts.Unchanged++
-		default:
-			counts.Skipped++
-		}
-	}
-	return counts, nil
-}
-
-func (p *puller) pullOne(ctx context.Context, tenant string, books Books, crm CRM, lk CRMLookups, links map[string]string, full bool, e BookEntry, link *mappingv1.Link) (outcome, error) {
+func (p *puller) pullOne(ctx context.Context, tenant string, books Books, crm CRM, lk CRMLookups, links map[string]string, full bool, e BookEntry, link *mappingv1.Link) (syncrun.Outcome, error) {
 	var base Product
 	if link != nil {
 		base = decodeProduct(link.GetRecord())
 		if !full && base.listed(e) {
-			return outcomeUnchanged, nil
+			return syncrun.Unchanged, nil
 		}
 	}
 	rec, err := books.GetProduct(ctx, e.ID)
 	if errors.Is(err, ErrNotFound) {
 		// Deleted in e-Boekhouden meanwhile: deletes never propagate.
-		return outcomeSkipped, nil
+		return syncrun.Skipped, nil
 	}
 	if err != nil {
 		return 0, fmt.Errorf("read e-Boekhouden product %s: %w", e.ID, err)
 	}
 	if link != nil && base == rec {
-		return outcomeUnchanged, nil
+		return syncrun.Unchanged, nil
 	}
 	out, err := resolve(lk, links, e.ID, rec)
 	if err != nil {
@@ -246,7 +182,7 @@ func (p *puller) pullOne(ctx context.Context, tenant string, books Books, crm CR
 	}
 	if err := crm.UpdateProduct(ctx, link.GetTribeId(), out, e.ID); errors.Is(err, ErrNotFound) {
 		// Deleted in Tribe: deletes never propagate, so it is not made again.
-		return outcomeSkipped, nil
+		return syncrun.Skipped, nil
 	} else if err != nil {
 		return 0, classify(err, e.ID, rec.Name)
 	}
@@ -259,22 +195,22 @@ func (p *puller) pullOne(ctx context.Context, tenant string, books Books, crm CR
 		return 0, fmt.Errorf("save synced record: %w", err)
 	}
 	p.resolve(ctx, tenant, issueKey(e.ID, "rejected"))
-	return outcomeUpdated, nil
+	return syncrun.Updated, nil
 }
 
 // create makes the Tribe product of a new e-Boekhouden product, or adopts the one a crashed
 // earlier attempt made, and links it.
-func (p *puller) create(ctx context.Context, tenant string, crm CRM, lk CRMLookups, ebID string, out CRMProduct) (outcome, error) {
+func (p *puller) create(ctx context.Context, tenant string, crm CRM, lk CRMLookups, ebID string, out CRMProduct) (syncrun.Outcome, error) {
 	res, err := p.mapping.BatchGetLinks(ctx, &mappingv1.BatchGetLinksRequest{TenantId: tenant, Kind: kindProduct, EboekhoudenIds: []string{ebID}})
 	if err != nil {
 		return 0, fmt.Errorf("get link: %w", err)
 	}
 	if len(res.GetLinks()) > 0 {
 		// Linked meanwhile by another replica; the next run compares it.
-		return outcomeUnchanged, nil
+		return syncrun.Unchanged, nil
 	}
 	id, err := crm.FindProduct(ctx, ebID)
-	o := outcomeCreated
+	o := syncrun.Created
 	switch {
 	case errors.Is(err, ErrNotFound):
 		if id, err = crm.CreateProduct(ctx, out, defaultGroup(lk), ebID); err != nil {
@@ -286,7 +222,7 @@ func (p *puller) create(ctx context.Context, tenant string, crm CRM, lk CRMLooku
 		if err := crm.UpdateProduct(ctx, id, out, ebID); err != nil {
 			return 0, classify(err, ebID, out.Name)
 		}
-		o = outcomeUpdated
+		o = syncrun.Updated
 	}
 	_, err = p.mapping.CreateLink(ctx, &mappingv1.CreateLinkRequest{TenantId: tenant, Kind: kindProduct, TribeId: id, EboekhoudenId: ebID, Record: out.Encode()})
 	if err != nil {
@@ -367,7 +303,7 @@ func matchVAT(groups []Lookup, links map[string]string, code, pct string) (strin
 	sorted := append([]Lookup(nil), groups...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Code < sorted[j].Code })
 	for _, g := range sorted {
-		if code != "" && strings.EqualFold(links[linkVATCode+g.ID], code) {
+		if code != "" && strings.EqualFold(links[tenantsettings.VATCodePrefix+g.ID], code) {
 			return g.ID, nil
 		}
 	}
@@ -377,7 +313,7 @@ func matchVAT(groups []Lookup, links map[string]string, code, pct string) (strin
 	}
 	var match []Lookup
 	for _, g := range sorted {
-		if g.Percentage != nil && g.Percentage.Equal(want) && links[linkVATCode+g.ID] == "" {
+		if g.Percentage != nil && g.Percentage.Equal(want) && links[tenantsettings.VATCodePrefix+g.ID] == "" {
 			match = append(match, g)
 		}
 	}

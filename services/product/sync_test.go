@@ -17,6 +17,7 @@ import (
 	"github.com/koppel/koppel/pkg/sandbox/tribesim"
 	"github.com/koppel/koppel/pkg/syncrun"
 	"github.com/koppel/koppel/pkg/tenantclients"
+	"github.com/koppel/koppel/pkg/tenantsettings"
 	eventsv1 "github.com/koppel/koppel/proto/koppel/events/v1"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
 	"github.com/koppel/koppel/services/mapping/mappingtest"
@@ -70,7 +71,7 @@ func newWorld(t testing.TB, n int) *world {
 	}
 	for _, g := range groups {
 		if code, ok := map[string]string{"HIGH": "HOOG_VERK_21", "LOW": "LAAG_VERK_9", "EXEMPT": "GEEN"}[str(g, "Code")]; ok {
-			links[linkVATCode+str(g, "ID")] = code
+			links[tenantsettings.VATCodePrefix+str(g, "ID")] = code
 		}
 	}
 	settings := &mappingv1.TenantSettings{EboekhoudenBaseUrl: ebSrv.URL, TribeBaseUrl: trSrv.URL, TribeAuthUrl: trSrv.URL, TribeClientId: w.env.ClientID, Links: links}
@@ -87,7 +88,7 @@ func newWorld(t testing.TB, n int) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.p = &puller{mapping: w.m.Client, connect: connector(clients), holder: "test", log: slog.New(slog.NewTextHandler(io.Discard, nil)), chunk: 10}
+	w.p = &puller{mapping: w.m.Client, connect: connector(clients), holder: "test", log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if w.ebc, err = eboekhouden.New(w.ebAdm.AccessToken, "test", eboekhouden.WithBaseURL(ebSrv.URL)); err != nil {
 		t.Fatal(err)
 	}

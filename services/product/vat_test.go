@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/koppel/koppel/pkg/tenantsettings"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
 )
 
@@ -29,7 +30,7 @@ func (w *world) linkVAT(byGroup map[string]string) {
 	settings := w.tenantRecord().GetSettings()
 	settings.Links = map[string]string{}
 	for g, code := range byGroup {
-		settings.Links[linkVATCode+ids[g]] = code
+		settings.Links[tenantsettings.VATCodePrefix+ids[g]] = code
 	}
 	if _, err := w.m.Client.UpdateTenantSettings(ctx, &mappingv1.UpdateTenantSettingsRequest{TenantId: w.tenant, Settings: settings}); err != nil {
 		w.t.Fatal(err)

@@ -45,7 +45,8 @@ func BenchmarkInitialImport(b *testing.B) {
 }
 
 // apiCalls sums koppel_api_requests_total of one system, as the clients count their calls.
-func apiCalls(b *testing.B, system string) float64 {
+func apiCalls(b testing.TB, system string) float64 {
+	b.Helper()
 	families, err := prometheus.DefaultGatherer.Gather()
 	if err != nil {
 		b.Fatal(err)

@@ -17,7 +17,6 @@ import (
 	eventsv1 "github.com/koppel/koppel/proto/koppel/events/v1"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
 	"github.com/koppel/koppel/services/relation/record"
-	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -422,29 +421,6 @@ func TestInterruptedImportResumesExactly(t *testing.T) {
 	}
 }
 
-// apiCallCount sums koppel_api_requests_total of one system in this process.
-func apiCallCount(t testing.TB, system string) float64 {
-	t.Helper()
-	families, err := prometheus.DefaultGatherer.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n float64
-	for _, f := range families {
-		if f.GetName() != "koppel_api_requests_total" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "system" && l.GetValue() == system {
-					n += m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return n
-}
-
 // Every record the import writes to Tribe comes back as webhooks: the relation's and its
 // customer relationship's. Each is recognised as koppel's own write from at most one Tribe read
 // (none for the relationship), without a call to e-Boekhouden, and writes nothing.
@@ -465,17 +441,17 @@ func TestEchoesOfTheImportAreFree(t *testing.T) {
 			events = append(events, [2]string{set, field(e, "ID")})
 		}
 	}
-	ebBefore, trBefore, writes := apiCallCount(t, "eboekhouden"), apiCallCount(t, "tribe"), w.bookWrites()
+	ebBefore, trBefore, writes := apiCalls(t, "eboekhouden"), apiCalls(t, "tribe"), w.bookWrites()
 	trWrites := tribeWrites(w)
 	for _, ev := range events {
 		if err := w.push(ev[0], ev[1]); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if n := apiCallCount(t, "eboekhouden") - ebBefore; n != 0 || w.bookWrites() != writes {
+	if n := apiCalls(t, "eboekhouden") - ebBefore; n != 0 || w.bookWrites() != writes {
 		t.Fatalf("echoes made %v e-Boekhouden calls", n)
 	}
-	if n := apiCallCount(t, "tribe") - trBefore; n > float64(relations) {
+	if n := apiCalls(t, "tribe") - trBefore; n > float64(relations) {
 		t.Fatalf("%d echoes (%d relations and their relationships) made %v Tribe calls, want at most %d", len(events), relations, n, relations)
 	}
 	if tribeWrites(w) != trWrites {

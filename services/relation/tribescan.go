@@ -57,7 +57,7 @@ var scanSets = []scanSet{
 	{set: bus.EntityPerson, noun: "persons", cursor: "tribe-scan-person"},
 	{set: bus.EntityOrgCustomer, noun: "organisation customer relationships", cursor: "tribe-scan-org-customer"},
 	{set: bus.EntityPersonCustomer, noun: "person customer relationships", cursor: "tribe-scan-person-customer"},
-	{set: bus.EntityInvoice, noun: "sent invoices", cursor: "tribe-scan-invoice", only: tribe.Eq("Phase/Code", "Sent")},
+	{set: bus.EntityInvoice, noun: "sent invoices", cursor: "tribe-scan-invoice", only: tribe.Eq("Phase/Code", tribe.PhaseSent)},
 }
 
 // changeLister is what the scan needs of Tribe (tribe.Client).

@@ -68,7 +68,7 @@ func (s *Scheduler) fire(ctx context.Context, t *mappingv1.Tenant, kind string, 
 	if err != nil {
 		return err
 	}
-	cmd := &eventsv1.SyncCommand{TenantId: t.GetId(), Kind: kind, Slot: timestamppb.New(slot), Trigger: "schedule", RunId: id}
+	cmd := &eventsv1.SyncCommand{TenantId: t.GetId(), Kind: kind, Slot: timestamppb.New(slot), Trigger: bus.TriggerSchedule, RunId: id}
 	dup, err := s.pub.Publish(ctx, subject, cmd, id)
 	if err != nil {
 		return err
