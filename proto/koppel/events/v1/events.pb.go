@@ -171,11 +171,14 @@ func (x *TribeChange) GetEventKey() string {
 type SyncCommand struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
-	// "relation", "relation-scan", "product", "payment".
+	// The kind of run (pkg/bus Kind*): "import" (the initial import), "relation" (the periodic
+	// pull of every linked relation), "relation-scan" (new relations only), "tribe-scan" (Tribe
+	// records changed since the last scan, for lost webhooks), "product", "payment".
 	Kind string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
 	// Start of the schedule slot this command belongs to; the message ID is derived from it.
 	Slot *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=slot,proto3" json:"slot,omitempty"`
-	// "schedule", "manual" or "activation".
+	// Why it runs (pkg/bus Trigger*): "schedule", "manual" (run-now), "activation" (the initial
+	// import) or "resume" (the catch-up when a paused tenant resumes).
 	Trigger       string `protobuf:"bytes,4,opt,name=trigger,proto3" json:"trigger,omitempty"`
 	RunId         string `protobuf:"bytes,5,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
