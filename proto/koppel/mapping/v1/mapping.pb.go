@@ -2660,7 +2660,7 @@ type Run struct {
 	Done    int64  `protobuf:"varint,8,opt,name=done,proto3" json:"done,omitempty"`
 	Total   int64  `protobuf:"varint,9,opt,name=total,proto3" json:"total,omitempty"`
 	Message string `protobuf:"bytes,10,opt,name=message,proto3" json:"message,omitempty"`
-	// Why it was started: "schedule", "manual", "activation".
+	// Why it was started: "schedule", "manual", "activation", "resume" (pkg/bus Trigger*).
 	Trigger       string `protobuf:"bytes,11,opt,name=trigger,proto3" json:"trigger,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
