@@ -22,6 +22,7 @@ require (
 	github.com/google/go-tpm v0.9.8 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/koppel/koppel/proto v0.0.0
+	github.com/koppel/koppel/services/sandbox v0.0.0
 	github.com/minio/highwayhash v1.0.4 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/nats-io/jwt/v2 v2.8.2 // indirect
@@ -40,3 +41,5 @@ require (
 )
 
 replace github.com/koppel/koppel/proto => ../proto
+
+replace github.com/koppel/koppel/services/sandbox => ../services/sandbox

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	eb "github.com/koppel/koppel/pkg/eboekhouden"
-	"github.com/koppel/koppel/pkg/sandbox/ebsim"
+	"github.com/koppel/koppel/services/sandbox/ebsim"
 )
 
 // BenchmarkImportReadPath is the initial import's read path: page through 10,000 relations and

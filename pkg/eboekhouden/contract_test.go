@@ -11,7 +11,7 @@ import (
 
 	"github.com/koppel/koppel/pkg/apicall"
 	eb "github.com/koppel/koppel/pkg/eboekhouden"
-	"github.com/koppel/koppel/pkg/sandbox/ebsim"
+	"github.com/koppel/koppel/services/sandbox/ebsim"
 	"github.com/prometheus/client_golang/prometheus"
 )
 

@@ -12,7 +12,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/koppel/koppel/pkg/apicall"
-	"github.com/koppel/koppel/pkg/sandbox/tribesim"
+	"github.com/koppel/koppel/services/sandbox/tribesim"
 	"github.com/koppel/koppel/pkg/tribe"
 )
 

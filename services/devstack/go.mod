@@ -46,3 +46,5 @@ replace github.com/koppel/koppel/proto => ../../proto
 replace github.com/koppel/koppel/pkg => ../../pkg
 
 replace github.com/koppel/koppel/services/mapping => ../mapping
+
+replace github.com/koppel/koppel/services/sandbox => ../sandbox

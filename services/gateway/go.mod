@@ -31,6 +31,7 @@ require (
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/koppel/koppel/services/mapping v0.0.0
+	github.com/koppel/koppel/services/sandbox v0.0.0
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/nats-io/nkeys v0.4.16 // indirect
 	github.com/nats-io/nuid v1.0.1
@@ -49,3 +50,5 @@ replace github.com/koppel/koppel/proto => ../../proto
 replace github.com/koppel/koppel/pkg => ../../pkg
 
 replace github.com/koppel/koppel/services/mapping => ../mapping
+
+replace github.com/koppel/koppel/services/sandbox => ../sandbox

@@ -8,7 +8,7 @@ import (
 	"github.com/koppel/koppel/pkg/bus"
 	"github.com/koppel/koppel/pkg/eboekhouden"
 	"github.com/koppel/koppel/pkg/invoiceretry"
-	"github.com/koppel/koppel/pkg/sandbox/tribesim"
+	"github.com/koppel/koppel/services/sandbox/tribesim"
 	"github.com/koppel/koppel/pkg/tenantsettings"
 	"github.com/koppel/koppel/pkg/tribe"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"

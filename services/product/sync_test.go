@@ -13,8 +13,8 @@ import (
 	"testing"
 
 	"github.com/koppel/koppel/pkg/eboekhouden"
-	"github.com/koppel/koppel/pkg/sandbox/ebsim"
-	"github.com/koppel/koppel/pkg/sandbox/tribesim"
+	"github.com/koppel/koppel/services/sandbox/ebsim"
+	"github.com/koppel/koppel/services/sandbox/tribesim"
 	"github.com/koppel/koppel/pkg/syncrun"
 	"github.com/koppel/koppel/pkg/tenantclients"
 	"github.com/koppel/koppel/pkg/tenantsettings"

@@ -13,7 +13,7 @@ import (
 	"github.com/koppel/koppel/pkg/bus"
 	"github.com/koppel/koppel/pkg/eboekhouden"
 	"github.com/koppel/koppel/pkg/flow"
-	"github.com/koppel/koppel/pkg/sandbox/tribesim"
+	"github.com/koppel/koppel/services/sandbox/tribesim"
 	eventsv1 "github.com/koppel/koppel/proto/koppel/events/v1"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
 	"github.com/koppel/koppel/services/relation/record"

@@ -11,8 +11,8 @@ import (
 
 	"github.com/koppel/koppel/pkg/bus"
 	"github.com/koppel/koppel/pkg/eboekhouden"
-	"github.com/koppel/koppel/pkg/sandbox/ebsim"
-	"github.com/koppel/koppel/pkg/sandbox/tribesim"
+	"github.com/koppel/koppel/services/sandbox/ebsim"
+	"github.com/koppel/koppel/services/sandbox/tribesim"
 	"github.com/koppel/koppel/pkg/syncrun"
 	"github.com/koppel/koppel/pkg/tenantclients"
 	eventsv1 "github.com/koppel/koppel/proto/koppel/events/v1"

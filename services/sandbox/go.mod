@@ -2,7 +2,10 @@ module github.com/koppel/koppel/services/sandbox
 
 go 1.26.0
 
-require github.com/koppel/koppel/pkg v0.0.0
+require (
+	github.com/koppel/koppel/pkg v0.0.0
+	github.com/shopspring/decimal v1.6.0
+)
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
@@ -12,7 +15,6 @@ require (
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
-	github.com/shopspring/decimal v1.6.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )

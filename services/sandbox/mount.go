@@ -4,8 +4,8 @@ import (
 	"log/slog"
 	"net/http"
 
-	"github.com/koppel/koppel/pkg/sandbox/ebsim"
-	"github.com/koppel/koppel/pkg/sandbox/tribesim"
+	"github.com/koppel/koppel/services/sandbox/ebsim"
+	"github.com/koppel/koppel/services/sandbox/tribesim"
 )
 
 // Path prefixes of the simulators. A tenant pointed at the sandbox uses

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/koppel/koppel/pkg/sandbox/ebsim/gen"
+	"github.com/koppel/koppel/services/sandbox/ebsim/gen"
 	"github.com/shopspring/decimal"
 )
 

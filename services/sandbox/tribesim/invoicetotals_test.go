@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/koppel/koppel/pkg/sandbox/tribesim"
+	"github.com/koppel/koppel/services/sandbox/tribesim"
 )
 
 // draftInvoice makes a draft invoice for the first customer with the given fields and lines and

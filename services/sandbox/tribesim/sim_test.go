@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/koppel/koppel/pkg/sandbox/tribesim"
+	"github.com/koppel/koppel/services/sandbox/tribesim"
 	"github.com/koppel/koppel/pkg/tribe/webhook"
 )
 

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/koppel/koppel/pkg/sandbox/ebsim/gen"
+	"github.com/koppel/koppel/services/sandbox/ebsim/gen"
 )
 
 func (s *Simulator) routes() {
