@@ -358,3 +358,32 @@ func TestBudgetWaitIsHandedBack(t *testing.T) {
 		t.Fatalf("Do over budget: %v", err)
 	}
 }
+
+// A background caller (a run) never reserves ahead of a live one: a token that comes free is
+// the live caller's when it asked for it, and the run gets the next.
+func TestBackgroundCallsYieldToLiveOnes(t *testing.T) {
+	now := time.Unix(0, 0)
+	l := NewAdaptiveLimiter(20, 1, WithClock(func() time.Time { return now }))
+	ctx := context.Background()
+	if _, err := l.Wait(ctx, "t"); err != nil { // the bucket is empty now
+		t.Fatal(err)
+	}
+	if _, took := l.takeFree("t"); took {
+		t.Fatal("a run took a token from an empty bucket")
+	}
+	// A live call reserves the token that comes free in 50 ms (and waits for it).
+	if w, err := l.Wait(ctx, "t"); err != nil || w != 50*time.Millisecond {
+		t.Fatalf("live call waited %v, %v", w, err)
+	}
+	now = now.Add(50 * time.Millisecond)
+	if _, took := l.takeFree("t"); took {
+		t.Fatal("the run took the token the live call had reserved")
+	}
+	now = now.Add(50 * time.Millisecond)
+	if _, took := l.takeFree("t"); !took {
+		t.Fatal("the run did not get the next token")
+	}
+	if _, err := l.Wait(WithBackground(ctx), "other"); err != nil {
+		t.Fatalf("a run of an idle tenant: %v", err)
+	}
+}

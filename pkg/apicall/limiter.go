@@ -32,6 +32,21 @@ func maxBudgetWait(ctx context.Context) (time.Duration, bool) {
 	return d, ok
 }
 
+type backgroundKey struct{}
+
+// WithBackground returns a context whose calls yield to every other call of the same tenant:
+// they take a token only when one is free and nobody else has reserved it, so a long run (an
+// import) uses what its tenant's live work leaves of the budget instead of queueing in front of
+// it. A live change then waits for at most the calls already in flight, not for the run.
+func WithBackground(ctx context.Context) context.Context {
+	return context.WithValue(ctx, backgroundKey{}, true)
+}
+
+func isBackground(ctx context.Context) bool {
+	b, _ := ctx.Value(backgroundKey{}).(bool)
+	return b
+}
+
 // Defaults of an AdaptiveLimiter's options.
 const (
 	DefaultLimiterMinRate  = 0.5
@@ -133,6 +148,9 @@ func (l *AdaptiveLimiter) bucketFor(key string, now time.Time) *bucket {
 // carries a maximum wait (WithMaxBudgetWait) and the wait would be longer, it takes no token and
 // returns a *BudgetError at once.
 func (l *AdaptiveLimiter) Wait(ctx context.Context, key string) (time.Duration, error) {
+	if isBackground(ctx) {
+		return l.waitFree(ctx, key)
+	}
 	l.mu.Lock()
 	now := l.now()
 	b := l.bucketFor(key, now)
@@ -161,6 +179,38 @@ func (l *AdaptiveLimiter) Wait(ctx context.Context, key string) (time.Duration, 
 	case <-t.C:
 		return wait, nil
 	}
+}
+
+// waitFree takes a token for key once one is free, never reserving ahead: the calls of other
+// callers, which reserve, always go first.
+func (l *AdaptiveLimiter) waitFree(ctx context.Context, key string) (time.Duration, error) {
+	var waited time.Duration
+	for {
+		d, took := l.takeFree(key)
+		if took {
+			return waited, nil
+		}
+		t := time.NewTimer(max(d, time.Millisecond))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return waited, ctx.Err()
+		case <-t.C:
+			waited += d
+		}
+	}
+}
+
+// takeFree takes a token for key when one is free now, else reports how long until one may be.
+func (l *AdaptiveLimiter) takeFree(key string) (time.Duration, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.bucketFor(key, l.now())
+	if b.tokens >= 1 {
+		b.tokens--
+		return 0, true
+	}
+	return time.Duration((1 - b.tokens) / b.rate * float64(time.Second)), false
 }
 
 // Throttled halves key's rate. Halvings closer together than one token interval count once, since

@@ -90,7 +90,9 @@ func CommandHandler(client mappingv1.MappingServiceClient, fn CommandFunc) bus.H
 		if err != nil {
 			return err
 		}
-		runErr := fn(ctx, tenant, cmd, run)
+		// A run's calls yield to the tenant's live changes (apicall.WithBackground): an import
+		// slows down by the webhooks it causes rather than starving them.
+		runErr := fn(apicall.WithBackground(ctx), tenant, cmd, run)
 		if runErr != nil && !bus.IsPermanent(runErr) {
 			// Transient: the redelivered command continues this run.
 			return runErr

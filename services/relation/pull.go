@@ -268,11 +268,13 @@ func (p *pullRun) importOne(ctx context.Context, e BookEntry, br BookRelation) (
 		if err != nil {
 			return syncrun.Result{}, p.s.classify(err, e.Kind, e.ID, displayName(br.Relation))
 		}
+		// The relationship first: its webhook, on its way already, then costs nothing. The
+		// relation's own webhook waits for this relation's lease, held until it is linked.
+		p.s.rememberCustomer(ctx, tenant, e.Kind, created.RelationshipID, e.ID)
 		state := record.Synced{Relation: br.Relation.WithNameParts()}
 		if _, err := p.s.link(ctx, tenant, e.Kind, created.RelationID, e.ID, state.Encode(), false); err != nil {
 			return syncrun.Result{}, err
 		}
-		p.s.rememberCustomer(ctx, tenant, e.Kind, created.RelationshipID, e.ID)
 		return syncrun.Result{Outcome: syncrun.Created}, nil
 	}
 	link, err := p.s.link(ctx, tenant, e.Kind, match.ID, e.ID, record.Synced{CodeField: field}.Encode(), true)

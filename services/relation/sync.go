@@ -199,10 +199,24 @@ func (s *syncer) push(ctx context.Context, tenant *mappingv1.Tenant, change *eve
 		return err
 	}
 	if cr.EBoekhoudenID != "" {
-		// The link is gone (lost with Redis, or never stored after a crash), but Tribe remembers
-		// the e-Boekhouden ID koppel stored on it: the two meet again as for the first time.
-		if link, err = s.link(ctx, tenant.GetId(), kind, id, cr.EBoekhoudenID, nil, true); err != nil {
+		// Tribe remembers an e-Boekhouden ID: an import that created this relation may be about
+		// to link it (it holds that relation's lease meanwhile), else the link is gone (lost
+		// with Redis, or never stored after a crash) and the two meet again as for the first time.
+		releaseBooks, err := s.lease(ctx, tenant.GetId(), "eboekhouden/"+cr.EBoekhoudenID)
+		if err != nil {
 			return err
+		}
+		defer releaseBooks()
+		if link, err = s.getLink(ctx, tenant.GetId(), string(kind), id, ""); err != nil {
+			return err
+		}
+		if link != nil && s.echo(link, cr) {
+			return nil
+		}
+		if link == nil {
+			if link, err = s.link(ctx, tenant.GetId(), kind, id, cr.EBoekhoudenID, nil, true); err != nil {
+				return err
+			}
 		}
 		_, err = s.reconcile(ctx, tenant.GetId(), books, crm, link, &cr, nil)
 		return err
