@@ -2,7 +2,9 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -15,14 +17,27 @@ type StreamOptions struct {
 	// DuplicateWindow is how long JetStream remembers the message IDs of sync commands. It must
 	// cover the time replicas of the scheduler may publish one slot. Default 2 hours.
 	DuplicateWindow time.Duration
-	// EventDuplicateWindow is the same for Tribe events. It is short on purpose: a webhook
-	// payload may carry no event ID or timestamp, so two real changes of one record can share a
-	// message ID, and only a short window keeps the second from being taken for a retry of the
-	// first. Default 2 minutes.
+	// EventDuplicateWindow is the same for Tribe events. It covers twice the gateway's replay
+	// window (KOPPEL_WEBHOOK_REPLAY_WINDOW, 5 min), so a delivery replayed while its timestamp
+	// still passes collapses on its message ID. A longer window is safe for real changes: the
+	// gateway keys an event by its event ID, else by a hash that includes its timestamp, and
+	// publishes a payload with neither under a unique ID, so two changes of one record never
+	// share an ID. JetStream keeps the IDs of the window in memory, about 100 bytes each.
+	// Default DefaultEventDuplicateWindow.
 	EventDuplicateWindow time.Duration
 	// DeadLetterMaxAge is how long dead letters are kept. Default 30 days.
 	DeadLetterMaxAge time.Duration
+	// MaxBytes bounds the storage of each stream. A full stream refuses new messages (discard
+	// new) rather than dropping stored ones, so the publisher learns of it: the gateway answers
+	// the webhook non-2xx and Tribe delivers it again later. Default DefaultStreamMaxBytes.
+	MaxBytes int64
 }
+
+// Defaults of StreamOptions.
+const (
+	DefaultEventDuplicateWindow = 15 * time.Minute
+	DefaultStreamMaxBytes       = 1 << 30
+)
 
 func (o StreamOptions) withDefaults() StreamOptions {
 	if o.Replicas <= 0 {
@@ -32,7 +47,10 @@ func (o StreamOptions) withDefaults() StreamOptions {
 		o.DuplicateWindow = 2 * time.Hour
 	}
 	if o.EventDuplicateWindow <= 0 {
-		o.EventDuplicateWindow = 2 * time.Minute
+		o.EventDuplicateWindow = DefaultEventDuplicateWindow
+	}
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = DefaultStreamMaxBytes
 	}
 	if o.DeadLetterMaxAge <= 0 {
 		o.DeadLetterMaxAge = 30 * 24 * time.Hour
@@ -44,6 +62,8 @@ func (o StreamOptions) withDefaults() StreamOptions {
 //
 // Work streams use interest retention: a message stays until every consumer bound to it has
 // acknowledged it, and no longer. Dead letters are kept for a while for inspection and replay.
+// Every stream is bounded by MaxBytes with discard new: when it is full a publish fails (see
+// IsStreamFull) and nothing stored is dropped.
 func StreamConfigs(o StreamOptions) []jetstream.StreamConfig {
 	o = o.withDefaults()
 	return []jetstream.StreamConfig{
@@ -56,6 +76,8 @@ func StreamConfigs(o StreamOptions) []jetstream.StreamConfig {
 			Replicas:    o.Replicas,
 			Duplicates:  o.EventDuplicateWindow,
 			MaxAge:      7 * 24 * time.Hour,
+			MaxBytes:    o.MaxBytes,
+			Discard:     jetstream.DiscardNew,
 		},
 		{
 			Name:        StreamSyncCommands,
@@ -66,6 +88,8 @@ func StreamConfigs(o StreamOptions) []jetstream.StreamConfig {
 			Replicas:    o.Replicas,
 			Duplicates:  o.DuplicateWindow,
 			MaxAge:      7 * 24 * time.Hour,
+			MaxBytes:    o.MaxBytes,
+			Discard:     jetstream.DiscardNew,
 		},
 		{
 			Name:        StreamDeadLetters,
@@ -76,6 +100,8 @@ func StreamConfigs(o StreamOptions) []jetstream.StreamConfig {
 			Replicas:    o.Replicas,
 			Duplicates:  o.DuplicateWindow,
 			MaxAge:      o.DeadLetterMaxAge,
+			MaxBytes:    o.MaxBytes,
+			Discard:     jetstream.DiscardNew,
 		},
 	}
 }
@@ -89,6 +115,17 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, o StreamOptions)
 		}
 	}
 	return nil
+}
+
+// IsStreamFull reports whether err from a publish means the stream reached its MaxBytes (or
+// MaxMsgs) and, discarding new messages, refused this one.
+func IsStreamFull(err error) bool {
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	d := apiErr.Description
+	return strings.Contains(d, "maximum bytes exceeded") || strings.Contains(d, "maximum messages exceeded")
 }
 
 // ConsumerSpec describes a durable pull consumer of one of the work streams.

@@ -26,6 +26,10 @@ type Config struct {
 	MappingAddr    string `env:"KOPPEL_MAPPING_ADDR" default:"127.0.0.1:9000" help:"Address (host:port) of the mapping service's gRPC API."`
 	StreamReplicas int    `env:"KOPPEL_STREAM_REPLICAS" default:"1" help:"Replicas of each JetStream stream: 1 for one NATS server, 3 for a cluster."`
 	Shards         string `env:"KOPPEL_SHARDS" default:"" help:"Tenants moved to shards of their own, as name=tenant,tenant;name=tenant (the same on every service); every other tenant is in the shard 'default'."`
+	// The stream limits are part of the streams' definitions, which every service writes at
+	// start-up: they must be the same on every service.
+	EventDedupWindow time.Duration `env:"KOPPEL_EVENT_DEDUP_WINDOW" default:"15m" help:"How long JetStream remembers the message IDs of Tribe events, so a redelivered or replayed webhook is stored once; the same on every service."`
+	StreamMaxBytes   int64         `env:"KOPPEL_STREAM_MAX_BYTES" default:"1073741824" help:"Storage limit of each JetStream stream, in bytes; a full stream refuses new messages (webhooks are answered 503, so Tribe delivers them again). The same on every service."`
 }
 
 // Validate checks what types alone do not.
@@ -36,10 +40,21 @@ func (c Config) Validate() error {
 	if c.MappingAddr == "" {
 		return errors.New("KOPPEL_MAPPING_ADDR: required")
 	}
+	if c.EventDedupWindow < time.Minute {
+		return errors.New("KOPPEL_EVENT_DEDUP_WINDOW: want at least 1m")
+	}
+	if c.StreamMaxBytes < 1<<20 {
+		return errors.New("KOPPEL_STREAM_MAX_BYTES: want at least 1048576 (1 MiB)")
+	}
 	if _, err := bus.ParseShards(c.Shards); err != nil {
 		return fmt.Errorf("KOPPEL_SHARDS: %w", err)
 	}
 	return nil
+}
+
+// StreamOptions are the stream definitions' settings of the configuration.
+func (c Config) StreamOptions() bus.StreamOptions {
+	return bus.StreamOptions{Replicas: c.StreamReplicas, EventDuplicateWindow: c.EventDedupWindow, MaxBytes: c.StreamMaxBytes}
 }
 
 // Deps are the connections of a running service.
@@ -106,7 +121,7 @@ func Connect(ctx context.Context, env *service.Env, cfg Config) (*Deps, error) {
 func ensureTopology(ctx context.Context, js jetstream.JetStream, cfg Config, shards bus.Shards, log *slog.Logger) error {
 	for attempt := 1; ; attempt++ {
 		tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := bus.EnsureTopology(tctx, js, bus.StreamOptions{Replicas: cfg.StreamReplicas}, shards)
+		err := bus.EnsureTopology(tctx, js, cfg.StreamOptions(), shards)
 		cancel()
 		if err == nil {
 			return nil
