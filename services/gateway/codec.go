@@ -41,6 +41,8 @@ func newTribeCodec(header, scheme string) (*tribeCodec, error) {
 
 func (c *tribeCodec) MaxBodyBytes() int64 { return webhook.MaxBodySize }
 
+func (c *tribeCodec) SignatureHeader() string { return c.verifier.HeaderName() }
+
 func (c *tribeCodec) Verify(secret, body []byte, header http.Header) error {
 	return c.verifier.VerifyRequest(secret, body, header)
 }
@@ -86,7 +88,7 @@ func (c *tribeCodec) Decode(body []byte, registered func(webhookID string) strin
 			key += ":" + nuid.Next()
 		}
 		out = append(out, tribeEvent{Entity: set, EntityID: strings.ToLower(e.EntityID), Action: actions[e.Action],
-			OccurredAt: orNow(e.Timestamp), Key: key})
+			OccurredAt: orNow(e.Timestamp), Key: key, Stamped: !e.Timestamp.IsZero()})
 	}
 	return out, nil
 }

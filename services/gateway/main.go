@@ -25,6 +25,17 @@ type config struct {
 	AdminTokenHashes []string `env:"KOPPEL_ADMIN_TOKEN_HASHES" required:"true" help:"SHA-256 hashes (hex) of the admin API's bearer tokens, comma-separated."`
 	SignatureHeader  string   `env:"KOPPEL_WEBHOOK_SIGNATURE_HEADER" default:"X-Tribe-Signature" help:"Header that carries the Tribe webhook signature."`
 	SignatureScheme  string   `env:"KOPPEL_WEBHOOK_SIGNATURE_SCHEME" default:"hmac-sha512-base64" help:"How Tribe signs webhooks: hmac-sha512-base64, hmac-sha512-hex or sha512-concat-base64."`
+	// WebhookConcurrency and ReplayWindow are the intake's limits (intakeOptions).
+	WebhookConcurrency int           `env:"KOPPEL_WEBHOOK_CONCURRENCY" default:"32" help:"Webhook deliveries the gateway reads and handles at once; beyond it it answers 503 with Retry-After."`
+	ReplayWindow       time.Duration `env:"KOPPEL_WEBHOOK_REPLAY_WINDOW" default:"5m" help:"A delivery whose own timestamp is further than this from the gateway's clock is refused (a replay); 0 turns the check off. At most half of KOPPEL_EVENT_DEDUP_WINDOW."`
+}
+
+// replayWindow is the intake's ReplayWindow: 0 in the environment means no check.
+func (c *config) replayWindow() time.Duration {
+	if c.ReplayWindow == 0 {
+		return -1
+	}
+	return c.ReplayWindow
 }
 
 func (c *config) Validate() error {
@@ -36,6 +47,14 @@ func (c *config) Validate() error {
 	}
 	if c.SignatureHeader == "" {
 		return errors.New("KOPPEL_WEBHOOK_SIGNATURE_HEADER: required")
+	}
+	if c.WebhookConcurrency < 1 || c.WebhookConcurrency > 4096 {
+		return errors.New("KOPPEL_WEBHOOK_CONCURRENCY: want 1 to 4096")
+	}
+	// A replay is caught by its timestamp once outside the window, and by its message ID
+	// within it: the de-duplication window must span the whole of it, both sides.
+	if c.ReplayWindow > 0 && 2*c.ReplayWindow > c.EventDedupWindow {
+		return fmt.Errorf("KOPPEL_WEBHOOK_REPLAY_WINDOW: %s is more than half of KOPPEL_EVENT_DEDUP_WINDOW (%s), so a replay could arrive after its message ID was forgotten", c.ReplayWindow, c.EventDedupWindow)
 	}
 	return c.Config.Validate()
 }
@@ -61,7 +80,8 @@ func realMain(ctx context.Context, env *service.Env, cfg *config) error {
 	defer d.Close()
 
 	mux := http.NewServeMux()
-	mux.Handle("POST /webhooks/tribe/{tenant}", &webhooks{mapping: d.Mapping, pub: d.Publisher, codec: codec, log: env.Log})
+	mux.Handle("POST /webhooks/tribe/{tenant}", newWebhooks(d.Mapping, d.Publisher, codec, env.Log,
+		intakeOptions{Concurrency: cfg.WebhookConcurrency, ReplayWindow: cfg.replayWindow()}))
 	a := &admin{mapping: d.Mapping, pub: d.Publisher, dlq: bus.NewDeadLetters(d.JS, d.Shards), log: env.Log, now: time.Now}
 	a.routes(mux, auth)
 	clients, err := tenantclients.New(d.Mapping, tenantclients.Options{})
