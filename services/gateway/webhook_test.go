@@ -29,12 +29,12 @@ import (
 )
 
 type intake struct {
-	srv  *httptest.Server
+	srv *httptest.Server
 	// handler is the intake's mux, for tests that serve it behind a wrapper of their own.
 	handler http.Handler
-	nats *localinfra.NATS
-	js   jetstream.JetStream
-	m    *mappingtest.Service
+	nats    *localinfra.NATS
+	js      jetstream.JetStream
+	m       *mappingtest.Service
 }
 
 // intakeNow is the intake's clock in tests: the deliveries of event() were stamped a minute
@@ -134,6 +134,8 @@ func TestWebhookAnswers(t *testing.T) {
 		{"malformed", "acme", signed([]byte("{")), []byte("{"), 400},
 		{"no entity", "acme", signed([]byte(`{"payload":{}}`)), []byte(`{"payload":{}}`), 400},
 		{"oversized", "acme", "x", bytes.Repeat([]byte("a"), webhook.MaxBodySize+1), 413},
+		// Tribe sends a few hundred bytes; the intake takes 256 KiB at most.
+		{"300 KiB, signed", "acme", signed(bytes.Repeat([]byte(" "), 300<<10)), bytes.Repeat([]byte(" "), 300<<10), 413},
 	}
 	for _, c := range cases {
 		if got := in.post(t, c.tenant, c.signature, c.body); got != c.want {
@@ -142,6 +144,17 @@ func TestWebhookAnswers(t *testing.T) {
 	}
 	if n := in.stored(t); n != 1 {
 		t.Fatalf("stored %d events, want only the accepted one", n)
+	}
+	// Without a Content-Length the limit holds as the body is read.
+	req, _ := http.NewRequest("POST", in.srv.URL+"/webhooks/tribe/acme", io.MultiReader(bytes.NewReader(bytes.Repeat([]byte(" "), 300<<10))))
+	req.Header.Set("X-Tribe-Signature", "x")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 413 {
+		t.Errorf("300 KiB without Content-Length: got %d, want 413", resp.StatusCode)
 	}
 }
 

@@ -20,8 +20,10 @@ import (
 )
 
 // MaxBodySize is the largest webhook body the gateway should accept (read at most this many
-// bytes plus one, and refuse more). A mutation envelope is a few hundred bytes.
-const MaxBodySize = 1 << 20
+// bytes plus one, and refuse more). A mutation envelope is a few hundred bytes, so 256 KiB leaves
+// room for a batch of several hundred while keeping what an unsigned request can make the
+// gateway hold small.
+const MaxBodySize = 256 << 10
 
 // DefaultHeaderName is the signature header assumed until confirmed against a live tenant.
 const DefaultHeaderName = "X-Tribe-Signature"
