@@ -24,7 +24,7 @@ type config struct {
 	PublicURL        string   `env:"KOPPEL_PUBLIC_URL" default:"http://localhost:8080" help:"URL at which Tribe reaches the gateway; webhooks are registered as <url>/webhooks/tribe/<tenant>."`
 	AdminTokenHashes []string `env:"KOPPEL_ADMIN_TOKEN_HASHES" required:"true" help:"SHA-256 hashes (hex) of the admin API's bearer tokens, comma-separated."`
 	SignatureHeader  string   `env:"KOPPEL_WEBHOOK_SIGNATURE_HEADER" default:"X-Tribe-Signature" help:"Header that carries the Tribe webhook signature."`
-	SignatureScheme  string   `env:"KOPPEL_WEBHOOK_SIGNATURE_SCHEME" default:"hmac-sha512-base64" help:"How Tribe signs webhooks: hmac-sha512-base64, hmac-sha512-hex or sha512-concat-base64."`
+	SignatureScheme  string   `env:"KOPPEL_WEBHOOK_SIGNATURE_SCHEME" default:"hmac-sha512-base64" help:"How Tribe signs webhooks: hmac-sha512-base64, hmac-sha512-hex or hmac-sha256-base64."`
 	// WebhookConcurrency and ReplayWindow are the intake's limits (intakeOptions).
 	WebhookConcurrency int           `env:"KOPPEL_WEBHOOK_CONCURRENCY" default:"32" help:"Webhook deliveries the gateway reads and handles at once; beyond it it answers 503 with Retry-After."`
 	ReplayWindow       time.Duration `env:"KOPPEL_WEBHOOK_REPLAY_WINDOW" default:"5m" help:"A delivery whose own timestamp is further than this from the gateway's clock is refused (a replay); 0 turns the check off. At most half of KOPPEL_EVENT_DEDUP_WINDOW."`

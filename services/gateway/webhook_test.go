@@ -386,3 +386,15 @@ func TestFullStreamAnswers503(t *testing.T) {
 	}
 	t.Fatal("100 deliveries fitted in a stream of 4 KiB")
 }
+
+// TestPlainHashSchemeIsGone: sha512(secret ‖ body) is no signature scheme the gateway takes.
+func TestPlainHashSchemeIsGone(t *testing.T) {
+	if _, err := newTribeCodec("X-Tribe-Signature", "sha512-concat-base64"); err == nil {
+		t.Fatal("KOPPEL_WEBHOOK_SIGNATURE_SCHEME=sha512-concat-base64 accepted")
+	}
+	for scheme := range signatureSchemes {
+		if _, err := newTribeCodec("X-Tribe-Signature", scheme); err != nil {
+			t.Errorf("%s: %v", scheme, err)
+		}
+	}
+}

@@ -1,9 +1,16 @@
 // Package webhook verifies and decodes Tribe CRM webhook deliveries, for the gateway.
 //
 // Tribe signs the raw body with the webhook's secret and sends the signature in a header (S4 in
-// the team's reference). The header name, the exact construction and the payload's keys beyond
-// the envelope are UNCONFIRMED, so the Verifier's header, hash and encoding are options, and
-// Decode accepts every plausible key while staying strict about what it does need.
+// the team's reference). The header name and the payload's keys beyond the envelope are
+// UNCONFIRMED, so the Verifier's header, hash and encoding are options, and Decode accepts every
+// plausible key while staying strict about what it does need.
+//
+// The construction is HMAC only. S4 says to "SHA-512 encode [the body] using the webhook
+// secret", which the reference reads as HMAC-SHA512 and marks the plain hash of secret‖body as
+// UNCONFIRMED. That plain hash is not a message authentication code: SHA-512 is open to length
+// extension, so whoever saw one signed delivery could sign that body with more appended. Nothing
+// requires it, so it is not offered; should a live tenant prove Tribe signs that way, it has to
+// come back as a deliberate, documented choice.
 package webhook
 
 import (
@@ -49,11 +56,8 @@ const (
 // Construction is how the secret enters the digest.
 type Construction string
 
-// Constructions.
-const (
-	HMAC   Construction = "hmac"   // HMAC(secret, body): the plausible reading of S4
-	Concat Construction = "concat" // hash(secret ‖ body): the other reading
-)
+// HMAC is HMAC(secret, body), the plausible reading of S4 and the only construction offered.
+const HMAC Construction = "hmac"
 
 // Options configure a Verifier. The zero value means the defaults.
 type Options struct {
@@ -63,7 +67,7 @@ type Options struct {
 	Algorithm Algorithm
 	// Encoding of the digest. Default Base64 (standard or URL alphabet, padded or not).
 	Encoding Encoding
-	// Construction of the digest. Default HMAC.
+	// Construction of the digest: HMAC, the default and the only one.
 	Construction Construction
 }
 
@@ -106,8 +110,8 @@ func NewVerifier(opts Options) (*Verifier, error) {
 	if opts.Encoding != Base64 && opts.Encoding != Hex {
 		return nil, fmt.Errorf("new verifier: unknown encoding %q", opts.Encoding)
 	}
-	if opts.Construction != HMAC && opts.Construction != Concat {
-		return nil, fmt.Errorf("new verifier: unknown construction %q", opts.Construction)
+	if opts.Construction != HMAC {
+		return nil, fmt.Errorf("new verifier: construction %q: only hmac is offered (a plain hash of secret and body can be extended)", opts.Construction)
 	}
 	return v, nil
 }
@@ -116,13 +120,7 @@ func NewVerifier(opts Options) (*Verifier, error) {
 func (v *Verifier) HeaderName() string { return v.opts.HeaderName }
 
 func (v *Verifier) digest(secret, body []byte) []byte {
-	var h hash.Hash
-	if v.opts.Construction == Concat {
-		h = v.newHash()
-		h.Write(secret)
-	} else {
-		h = hmac.New(v.newHash, secret)
-	}
+	h := hmac.New(v.newHash, secret)
 	h.Write(body)
 	return h.Sum(nil)
 }

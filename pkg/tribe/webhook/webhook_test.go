@@ -51,7 +51,7 @@ func TestVerifyDocumentedConstruction(t *testing.T) {
 
 func TestVerifierVariants(t *testing.T) {
 	for _, o := range []Options{
-		{Algorithm: SHA256}, {Encoding: Hex}, {Construction: Concat}, {Algorithm: SHA256, Encoding: Hex, Construction: Concat, HeaderName: "X-Signature"},
+		{Algorithm: SHA256}, {Encoding: Hex}, {Algorithm: SHA256, Encoding: Hex, HeaderName: "X-Signature"},
 	} {
 		v, err := NewVerifier(o)
 		if err != nil {
@@ -69,6 +69,10 @@ func TestVerifierVariants(t *testing.T) {
 	}
 	if _, err := NewVerifier(Options{Algorithm: "md5"}); err == nil {
 		t.Error("md5 accepted")
+	}
+	// sha512(secret ‖ body) can be extended by anyone who saw one signature: not offered.
+	if _, err := NewVerifier(Options{Construction: "concat"}); err == nil {
+		t.Error("the plain hash of secret and body accepted as a construction")
 	}
 }
 
