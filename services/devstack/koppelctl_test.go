@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -14,7 +15,9 @@ import (
 // koppelctl runs the real binary against the stack and returns its output and exit code.
 func koppelctl(t *testing.T, url, token, stdin string, args ...string) (string, int) {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(binaries(t), "koppelctl"), append([]string{"-url", url, "-token", token}, args...)...)
+	cmd := exec.Command(filepath.Join(binaries(t), "koppelctl"), append([]string{"-url", url}, args...)...)
+	// The token never goes on the command line.
+	cmd.Env = append(os.Environ(), "KOPPEL_TOKEN="+token)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out

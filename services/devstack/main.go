@@ -87,7 +87,7 @@ func realMain() error {
 		if tenant, err := seedDemo(ctx, s); err != nil {
 			fmt.Println("demo tenant not created (it may exist from an earlier run):", err)
 		} else {
-			fmt.Printf("demo tenant %q created and activated; its import is running:\n  go run ./services/koppelctl -token %s status %s -watch\n\n", tenant, s.AdminToken, tenant)
+			fmt.Printf("demo tenant %q created and activated; its import is running:\n  KOPPEL_TOKEN=%s go run ./services/koppelctl status %s -watch\n\n", tenant, s.AdminToken, tenant)
 		}
 	}
 	<-ctx.Done()

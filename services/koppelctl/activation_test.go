@@ -55,7 +55,7 @@ func (a *adminAPI) last(t *testing.T) (method, path string, body map[string]any)
 
 func ctl(url, stdin string, args ...string) (string, int) {
 	var out bytes.Buffer
-	code := run(context.Background(), append([]string{"-url", url, "-token", "t"}, args...), strings.NewReader(stdin), &out, &out)
+	code := run(context.Background(), append([]string{"-url", url}, args...), strings.NewReader(stdin), &out, &out)
 	return out.String(), code
 }
 

@@ -3,6 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -36,5 +41,53 @@ func TestUnreachableGatewayFails(t *testing.T) {
 	code := run(context.Background(), []string{"-url", "http://127.0.0.1:1", "tenants", "list"}, strings.NewReader(""), &out, &errOut)
 	if code != exitFailed || !strings.Contains(errOut.String(), "connection refused") {
 		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+}
+
+// TestTokenNeverFromArguments: the admin token comes from KOPPEL_TOKEN or a file; a -token
+// argument, which ps and shell history would show, is refused.
+func TestTokenNeverFromArguments(t *testing.T) {
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = append(got, r.Header.Get("Authorization"))
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"tenants":[]}`))
+	}))
+	defer srv.Close()
+	ctlRun := func(args ...string) (int, string) {
+		var out, errOut bytes.Buffer
+		code := run(context.Background(), append([]string{"-url", srv.URL}, args...), strings.NewReader(""), &out, &errOut)
+		return code, errOut.String()
+	}
+	for _, args := range [][]string{{"-token", "s3cret"}, {"-token=s3cret"}, {"--token", "s3cret"}} {
+		code, msg := ctlRun(append(args, "tenants", "list")...)
+		if code != exitUsage || !strings.Contains(msg, "KOPPEL_TOKEN") || strings.Contains(msg, "s3cret") {
+			t.Errorf("%v: exit %d, %q; want %d naming KOPPEL_TOKEN", args, code, msg, exitUsage)
+		}
+	}
+	if len(got) != 0 {
+		t.Fatalf("a refused invocation called the API: %v", got)
+	}
+
+	t.Setenv("KOPPEL_TOKEN", "from-env")
+	if code, msg := ctlRun("tenants", "list"); code != exitOK {
+		t.Fatalf("with KOPPEL_TOKEN: exit %d %s", code, msg)
+	}
+	file := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(file, []byte("from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, msg := ctlRun("-token-file", file, "tenants", "list"); code != exitOK {
+		t.Fatalf("with -token-file: exit %d %s", code, msg)
+	}
+	t.Setenv("KOPPEL_TOKEN_FILE", file)
+	if code, msg := ctlRun("tenants", "list"); code != exitOK {
+		t.Fatalf("with KOPPEL_TOKEN_FILE: exit %d %s", code, msg)
+	}
+	if want := []string{"Bearer from-env", "Bearer from-file", "Bearer from-file"}; !slices.Equal(got, want) {
+		t.Errorf("Authorization headers %q, want %q", got, want)
+	}
+	if code, _ := ctlRun("-token-file", filepath.Join(t.TempDir(), "missing"), "tenants", "list"); code != exitUsage {
+		t.Errorf("a missing token file: exit %d, want %d", code, exitUsage)
 	}
 }

@@ -23,6 +23,9 @@ const usage = `koppelctl operates koppel through the gateway's admin API.
 
 Usage: koppelctl [flags] <command> [arguments]
 
+The admin token comes from KOPPEL_TOKEN, or from a file (-token-file or KOPPEL_TOKEN_FILE);
+never from the command line, where ps and the shell's history would show it.
+
 Commands:
   tenants list                      list tenants
   tenants show <tenant>             show a tenant and its settings
@@ -84,9 +87,17 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs := flag.NewFlagSet("koppelctl", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	url := fs.String("url", envOr("KOPPEL_URL", "http://127.0.0.1:8080"), "gateway URL (env KOPPEL_URL)")
-	token := fs.String("token", envOr("KOPPEL_TOKEN", ""), "admin bearer token (env KOPPEL_TOKEN)")
+	tokenFile := fs.String("token-file", envOr("KOPPEL_TOKEN_FILE", ""), "file holding the admin bearer token (env KOPPEL_TOKEN_FILE); else env KOPPEL_TOKEN")
 	output := fs.String("o", "table", "output: table or json")
 	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
+	// A token on the command line shows in ps and in the shell's history: refuse it by name
+	// rather than as an unknown flag, so the way to pass it is in the message.
+	for _, a := range args {
+		if name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "="); strings.HasPrefix(a, "-") && name == "token" {
+			fmt.Fprintln(stderr, "koppelctl: the admin token is read from KOPPEL_TOKEN or from a file (-token-file, KOPPEL_TOKEN_FILE), never from the command line")
+			return exitUsage
+		}
+	}
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -94,8 +105,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintln(stderr, "koppelctl: -o: want table or json")
 		return exitUsage
 	}
-	c := &cli{api: &apiClient{base: strings.TrimRight(*url, "/"), token: *token}, out: stdout, json: *output == "json", stdin: stdin}
-	err := c.dispatch(ctx, fs.Args())
+	token, err := adminToken(*tokenFile)
+	if err != nil {
+		fmt.Fprintf(stderr, "koppelctl: %v\n", err)
+		return exitUsage
+	}
+	c := &cli{api: &apiClient{base: strings.TrimRight(*url, "/"), token: token}, out: stdout, json: *output == "json", stdin: stdin}
+	err = c.dispatch(ctx, fs.Args())
 	if err == nil {
 		return exitOK
 	}
@@ -123,6 +139,22 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 	}
 	return exitFailed
+}
+
+// adminToken reads the admin token from file when one is named, else from KOPPEL_TOKEN.
+func adminToken(file string) (string, error) {
+	if file == "" {
+		return os.Getenv("KOPPEL_TOKEN"), nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("read the admin token: %w", err)
+	}
+	token := strings.TrimSpace(string(b))
+	if token == "" {
+		return "", fmt.Errorf("read the admin token: %s is empty", file)
+	}
+	return token, nil
 }
 
 func envOr(name, def string) string {
