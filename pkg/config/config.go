@@ -134,7 +134,8 @@ func set(f reflect.Value, raw string) error {
 		}
 		u, err := url.Parse(raw)
 		if err != nil || u.Scheme == "" || u.Host == "" {
-			return fmt.Errorf("not an absolute URL: %q", raw)
+			// The value may carry a password: never echo it whole.
+			return fmt.Errorf("not an absolute URL: %q", RedactURL(raw))
 		}
 		f.Set(reflect.ValueOf(u))
 		return nil

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/koppel/koppel/pkg/bus"
+	"github.com/koppel/koppel/pkg/config"
 	"github.com/koppel/koppel/pkg/mapping"
 	"github.com/koppel/koppel/pkg/service"
 	"github.com/koppel/koppel/pkg/telemetry"
@@ -40,10 +41,11 @@ func (c Config) Validate() error {
 	if c.MappingAddr == "" {
 		return errors.New("KOPPEL_MAPPING_ADDR: required")
 	}
-	if c.EventDedupWindow < time.Minute {
+	// Zero means the default (bus.StreamOptions).
+	if c.EventDedupWindow != 0 && c.EventDedupWindow < time.Minute {
 		return errors.New("KOPPEL_EVENT_DEDUP_WINDOW: want at least 1m")
 	}
-	if c.StreamMaxBytes < 1<<20 {
+	if c.StreamMaxBytes < 0 || c.StreamMaxBytes != 0 && c.StreamMaxBytes < 1<<20 {
 		return errors.New("KOPPEL_STREAM_MAX_BYTES: want at least 1048576 (1 MiB)")
 	}
 	if _, err := bus.ParseShards(c.Shards); err != nil {
@@ -52,7 +54,8 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// StreamOptions are the stream definitions' settings of the configuration.
+// StreamOptions are the stream definitions' settings of the configuration; a zero setting takes
+// the default of bus.StreamOptions.
 func (c Config) StreamOptions() bus.StreamOptions {
 	return bus.StreamOptions{Replicas: c.StreamReplicas, EventDuplicateWindow: c.EventDedupWindow, MaxBytes: c.StreamMaxBytes}
 }
@@ -89,7 +92,8 @@ func Connect(ctx context.Context, env *service.Env, cfg Config) (*Deps, error) {
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrlRedacted()) }),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("connect nats: %w", err)
+		// The URL may carry NATS credentials, and the parser quotes it whole.
+		return nil, fmt.Errorf("connect nats: %w", config.RedactError(err, cfg.NATSURL))
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {

@@ -94,6 +94,7 @@ type composeFile struct {
 	Services map[string]struct {
 		Image   string            `yaml:"image"`
 		Command []string          `yaml:"command"`
+		Ports   []string          `yaml:"ports"`
 		Volumes []string          `yaml:"volumes"`
 		Env     map[string]string `yaml:"environment"`
 		Build   struct {
@@ -139,6 +140,32 @@ func TestComposeWiresEveryServiceWithKnownVariables(t *testing.T) {
 	redis := c.Services["redis"]
 	if !strings.Contains(strings.Join(redis.Command, " "), "--appendonly yes") || len(redis.Volumes) == 0 {
 		t.Errorf("redis: want AOF on and a volume, got %v %v", redis.Command, redis.Volumes)
+	}
+}
+
+// TestComposeKeepsInfrastructureLocal: NATS, Redis and the sandbox are published on the
+// loopback address only, and Redis wants a password, which the mapping service's URL carries.
+func TestComposeKeepsInfrastructureLocal(t *testing.T) {
+	var c composeFile
+	if err := yaml.Unmarshal(repoFile(t, "docker-compose.yml"), &c); err != nil {
+		t.Fatalf("docker-compose.yml: %v", err)
+	}
+	for _, name := range []string{"nats", "redis", "sandbox"} {
+		if len(c.Services[name].Ports) == 0 {
+			t.Errorf("%s: no ports published (the check below would pass on nothing)", name)
+		}
+		for _, p := range c.Services[name].Ports {
+			if !strings.HasPrefix(p, "127.0.0.1:") {
+				t.Errorf("%s: port %q is published on every interface, want 127.0.0.1:…", name, p)
+			}
+		}
+	}
+	redis := strings.Join(c.Services["redis"].Command, " ")
+	if !strings.Contains(redis, "--requirepass ${KOPPEL_REDIS_PASSWORD:?") {
+		t.Errorf("redis: %q sets no required password", redis)
+	}
+	if u := c.Services["mapping"].Env["KOPPEL_REDIS_URL"]; !strings.Contains(u, ":${KOPPEL_REDIS_PASSWORD") {
+		t.Errorf("mapping: KOPPEL_REDIS_URL %q does not carry the Redis password", u)
 	}
 }
 

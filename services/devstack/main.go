@@ -76,7 +76,7 @@ func realMain() error {
 	}()
 	switch {
 	case cfg.RedisURL != "":
-		fmt.Println("redis: using REDIS_URL", cfg.RedisURL)
+		fmt.Println("redis: using REDIS_URL", config.RedactURL(cfg.RedisURL))
 	case s.Redis.Embedded:
 		fmt.Println("redis: no redis-server found; using an embedded Redis-compatible store (data is not kept)")
 	default:
@@ -106,7 +106,7 @@ koppel is running. Ctrl-C stops everything.
   NATS                            %[5]s
   Redis                           %[6]s
   logs                            %[7]s
-`, s.Addrs["gateway"], s.AdminToken, s.Addrs["sandbox"], s.Addrs["mapping"], s.NATS.URL(), s.RedisURL, filepath.Join(dataDir, "logs"))
+`, s.Addrs["gateway"], s.AdminToken, s.Addrs["sandbox"], s.Addrs["mapping"], s.NATS.URL(), config.RedactURL(s.RedisURL), filepath.Join(dataDir, "logs"))
 	fmt.Println("\n  ops endpoints (/metrics, /healthz, /readyz):")
 	for _, name := range stack.Services {
 		fmt.Printf("    %-10s http://%s\n", name, s.OpsAddrs[name])

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 
+	kconfig "github.com/koppel/koppel/pkg/config"
 	"github.com/koppel/koppel/pkg/service"
 	"github.com/koppel/koppel/pkg/telemetry"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
@@ -38,7 +39,8 @@ func realMain(ctx context.Context, env *service.Env, cfg *config) error {
 	}
 	opts, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
-		return fmt.Errorf("config: KOPPEL_REDIS_URL: %w", err)
+		// The URL may carry Redis' password, and the parser quotes it whole.
+		return fmt.Errorf("config: KOPPEL_REDIS_URL: %w", kconfig.RedactError(err, cfg.RedisURL))
 	}
 	rdb := redis.NewClient(opts)
 	defer rdb.Close()
