@@ -92,8 +92,9 @@ type Limiter interface {
 // Option configures a Caller.
 type Option func(*Caller)
 
-// WithHTTPClient sets the HTTP client. Default: a client with its own transport (keep-alives,
-// 100 idle connections per host) and no overall timeout, since WithTimeout bounds each attempt.
+// WithHTTPClient sets the HTTP client, used as is. Default: a client with its own transport
+// (keep-alives, 100 idle connections per host, the Guard's dial check with WithGuard) that
+// follows no redirect, and no overall timeout, since WithTimeout bounds each attempt.
 func WithHTTPClient(c *http.Client) Option { return func(k *Caller) { k.client = c } }
 
 // WithTimeout bounds each attempt, body read included. Default DefaultTimeout (30 s).
@@ -144,6 +145,7 @@ type Caller struct {
 	maxRetryWait time.Duration
 	maxBody      int64
 	limiter      Limiter
+	guard        *Guard
 	registerer   prometheus.Registerer
 	log          *slog.Logger
 	metrics      *metrics
@@ -171,9 +173,16 @@ func New(system string, opts ...Option) (*Caller, error) {
 		return nil, errors.New("new caller: empty system name")
 	}
 	if c.client == nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.MaxIdleConnsPerHost = 100
-		c.client = &http.Client{Transport: tr}
+		var tr *http.Transport
+		if c.guard != nil {
+			tr = c.guard.Transport()
+		} else {
+			tr = http.DefaultTransport.(*http.Transport).Clone()
+			tr.MaxIdleConnsPerHost = 100
+		}
+		// A redirect is answered back, never followed: it would carry the Authorization
+		// header, or a token request's body, to wherever it points.
+		c.client = &http.Client{Transport: tr, CheckRedirect: noRedirect}
 	}
 	if c.rng == nil {
 		c.rng = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
@@ -220,7 +229,7 @@ func (c *Caller) Do(ctx context.Context, req *Request) (*Response, error) {
 				return nil, fmt.Errorf("%s: %w", endpoint, ctx.Err())
 			}
 			lastErr = err
-			if !idempotent || attempt >= c.maxAttempts || errors.Is(err, ErrResponseTooLarge) {
+			if !idempotent || attempt >= c.maxAttempts || !errors.Is(err, ErrTransport) {
 				return nil, fmt.Errorf("%s: %w", endpoint, err)
 			}
 			if err := c.pause(ctx, endpoint, attempt, c.backoff(attempt), false, lastErr); err != nil {
@@ -288,6 +297,9 @@ func (c *Caller) attempt(ctx context.Context, method, endpoint string, req *Requ
 		// A malformed URL is a programming error, not a transport failure: no retry.
 		return nil, fmt.Errorf("build request: %w", stripURL(err))
 	}
+	if err := c.CheckURL(req.URL); err != nil {
+		return nil, err
+	}
 	for k, vs := range req.Header {
 		hr.Header[k] = vs
 	}
@@ -295,6 +307,10 @@ func (c *Caller) attempt(ctx context.Context, method, endpoint string, req *Requ
 	hresp, err := c.client.Do(hr)
 	if err != nil {
 		c.observe(endpoint, "error", start)
+		if errors.Is(err, ErrAddressNotAllowed) {
+			// Refused by policy, not by the network: trying again changes nothing.
+			return nil, stripURL(err)
+		}
 		return nil, fmt.Errorf("%w: %w", ErrTransport, stripURL(err))
 	}
 	defer hresp.Body.Close()

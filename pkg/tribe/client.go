@@ -80,7 +80,9 @@ type Config struct {
 	Caller *apicall.Caller
 	// Tenant keys the Caller's rate limiter.
 	Tenant string
-	// TokenHTTPClient fetches tokens. Default a client with a 30 s timeout.
+	// TokenHTTPClient fetches tokens. Default a client with a 30 s timeout that follows no
+	// redirect (a redirect would carry the client secret in the request body to wherever it
+	// points); tenantclients passes one on the Caller's guarded transport.
 	TokenHTTPClient *http.Client
 	// CallTimeout bounds one logical call, retries included. Default DefaultCallTimeout.
 	CallTimeout time.Duration
@@ -135,7 +137,8 @@ func New(cfg Config) (*Client, error) {
 		cfg.Scopes = []string{"read", "write"}
 	}
 	if cfg.TokenHTTPClient == nil {
-		cfg.TokenHTTPClient = &http.Client{Timeout: 30 * time.Second}
+		cfg.TokenHTTPClient = &http.Client{Timeout: 30 * time.Second,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	if cfg.CallTimeout <= 0 {
 		cfg.CallTimeout = DefaultCallTimeout
