@@ -39,7 +39,26 @@ type Options struct {
 	EBoekhoudenRate float64 `env:"KOPPEL_EBOEKHOUDEN_RATE" default:"5" help:"Calls per second one tenant may make to e-Boekhouden from one process; halved on a 429, recovering slowly."`
 	// TribeRate is the same for Tribe. Default 10.
 	TribeRate float64 `env:"KOPPEL_TRIBE_RATE" default:"10" help:"Calls per second one tenant may make to Tribe from one process; halved on a 429, recovering slowly."`
+	// OutboundHosts are the origins a tenant's base URLs may name (apicall.NewGuard): the real
+	// e-Boekhouden and Tribe hosts by default. With them the clients also refuse inner addresses
+	// at dial time (except OutboundNetworks) and follow no redirect. nil, as in a zero Options,
+	// means no guard: tests against local servers; every service loads the default.
+	OutboundHosts []string `env:"KOPPEL_OUTBOUND_HOSTS" default:"api.e-boekhouden.nl,api.tribecrm.nl,auth.tribecrm.nl" help:"Origins a tenant's e-Boekhouden and Tribe base URLs may name, comma-separated: host (https on 443), host:port (https) or http(s)://host:port."`
+	// OutboundNetworks are networks whose addresses may be dialled although they are not public.
+	OutboundNetworks []string `env:"KOPPEL_OUTBOUND_NETWORKS" default:"" help:"Networks (CIDR, comma-separated) whose private, loopback or link-local addresses the API clients may connect to nevertheless, such as an egress proxy's; empty: public addresses only."`
 }
+
+// Answer limits: what a page of 2,000 records needs, with headroom; a bigger answer is refused
+// (apicall.ErrResponseTooLarge) rather than held in memory. e-Boekhouden's pages are at most
+// 2,000 items (the API's maximum limit): a page of 2,000 products from the simulator is 0.19 MiB,
+// of relations 0.08 MiB (lists carry a few fields; details are read one record at a time).
+// Tribe's pages are 100 records by default; 2,000 customer relationships with their organisation
+// and its addresses expanded, the widest read, are 5.5 MiB from the simulator, whose records carry
+// fewer fields than real ones. TestAnswerLimitsFitAPageOf2000 measures both.
+const (
+	MaxEBoekhoudenAnswer = 1 << 20
+	MaxTribeAnswer       = 16 << 20
+)
 
 // maxRate bounds the rates: more calls a second than this for one tenant is a typo.
 const maxRate = 10000
@@ -79,11 +98,21 @@ func New(mapping mappingv1.MappingServiceClient, opts Options) (*Cache, error) {
 	if opts.TribeRate == 0 {
 		opts.TribeRate = 10
 	}
-	ebCall, err := apicall.New("eboekhouden", apicall.WithLimiter(apicall.NewAdaptiveLimiter(opts.EBoekhoudenRate, int(opts.EBoekhoudenRate)*2)))
+	var guard []apicall.Option
+	if opts.OutboundHosts != nil {
+		g, err := apicall.NewGuard(opts.OutboundHosts, opts.OutboundNetworks)
+		if err != nil {
+			return nil, fmt.Errorf("KOPPEL_OUTBOUND_HOSTS, KOPPEL_OUTBOUND_NETWORKS: %w", err)
+		}
+		guard = append(guard, apicall.WithGuard(g))
+	}
+	ebCall, err := apicall.New("eboekhouden", append(guard, apicall.WithMaxBodyBytes(MaxEBoekhoudenAnswer),
+		apicall.WithLimiter(apicall.NewAdaptiveLimiter(opts.EBoekhoudenRate, int(opts.EBoekhoudenRate)*2)))...)
 	if err != nil {
 		return nil, err
 	}
-	tribeCall, err := apicall.New("tribe", apicall.WithLimiter(apicall.NewAdaptiveLimiter(opts.TribeRate, int(opts.TribeRate)*2)))
+	tribeCall, err := apicall.New("tribe", append(guard, apicall.WithMaxBodyBytes(MaxTribeAnswer),
+		apicall.WithLimiter(apicall.NewAdaptiveLimiter(opts.TribeRate, int(opts.TribeRate)*2)))...)
 	if err != nil {
 		return nil, err
 	}
@@ -138,8 +167,12 @@ func (c *Cache) EBoekhouden(ctx context.Context, t *mappingv1.Tenant) (*eboekhou
 	return client, nil
 }
 
-// NewEBoekhouden builds an e-Boekhouden client on a shared caller.
+// NewEBoekhouden builds an e-Boekhouden client on a shared caller. A base URL the caller's
+// guard does not allow is refused (errors.Is(err, apicall.ErrHostNotAllowed)).
 func NewEBoekhouden(call *apicall.Caller, tenant, baseURL, token string) (*eboekhouden.Client, error) {
+	if err := call.CheckURL(baseURL); err != nil {
+		return nil, fmt.Errorf("e-Boekhouden base URL: %w", err)
+	}
 	return eboekhouden.New(token, Source, eboekhouden.WithBaseURL(baseURL), eboekhouden.WithCaller(call), eboekhouden.WithTenant(tenant))
 }
 
@@ -173,12 +206,21 @@ func (c *Cache) Tribe(ctx context.Context, t *mappingv1.Tenant) (*tribe.Client, 
 	return client, nil
 }
 
-// NewTribe builds a Tribe client on a shared caller. An empty authURL means the API host.
+// NewTribe builds a Tribe client on a shared caller. An empty authURL means the API host. Base
+// URLs the caller's guard does not allow are refused (errors.Is(err, apicall.ErrHostNotAllowed));
+// token requests go through the caller's transport, so the guard holds for them too.
 func NewTribe(call *apicall.Caller, tenant, baseURL, authURL, clientID, clientSecret string) (*tribe.Client, error) {
 	if authURL == "" {
 		authURL = baseURL
 	}
-	return tribe.New(tribe.Config{BaseURL: baseURL, AuthURL: authURL, ClientID: clientID, ClientSecret: clientSecret, Caller: call, Tenant: tenant})
+	if err := call.CheckURL(baseURL); err != nil {
+		return nil, fmt.Errorf("tribe base URL: %w", err)
+	}
+	if err := call.CheckURL(authURL); err != nil {
+		return nil, fmt.Errorf("tribe auth URL: %w", err)
+	}
+	return tribe.New(tribe.Config{BaseURL: baseURL, AuthURL: authURL, ClientID: clientID, ClientSecret: clientSecret, Caller: call, Tenant: tenant,
+		TokenHTTPClient: call.HTTPClient(30 * time.Second)})
 }
 
 // Callers returns the shared callers, for one-off clients (such as checking credentials).
@@ -208,13 +250,19 @@ func (c *Cache) Both(ctx context.Context, t *mappingv1.Tenant) (*eboekhouden.Cli
 	return eb, tr, nil
 }
 
-// AsIssue turns ErrNotConfigured into a permanent failure with an issue that tells the tenant
-// to enter the credentials; other errors pass unchanged (they are transient).
+// AsIssue turns ErrNotConfigured, and a stored base URL that the outbound allow-list refuses,
+// into a permanent failure with an issue that tells the tenant what to do; other errors pass
+// unchanged (they are transient).
 func AsIssue(t *mappingv1.Tenant, err error) error {
 	if errors.Is(err, ErrNotConfigured) {
 		return bus.Permanent(err, &mappingv1.Issue{Key: "tenant/credentials", Code: "not_configured",
 			Message: "koppel has no credentials for e-Boekhouden or Tribe for this tenant.",
 			Action:  "Enter the credentials (koppelctl tenants credentials " + t.GetId() + ")."})
+	}
+	if errors.Is(err, apicall.ErrHostNotAllowed) {
+		return bus.Permanent(err, &mappingv1.Issue{Key: "tenant/credentials", Code: "host_not_allowed",
+			Message: "A stored e-Boekhouden or Tribe base URL names a host koppel may not call.",
+			Action:  "Enter the credentials with the real e-Boekhouden and Tribe URLs (koppelctl tenants credentials " + t.GetId() + "), or have the operators allow the host (KOPPEL_OUTBOUND_HOSTS)."})
 	}
 	return err
 }

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/koppel/koppel/pkg/apicall"
 	"github.com/koppel/koppel/pkg/eboekhouden"
 	"github.com/koppel/koppel/pkg/tenantclients"
 	"github.com/koppel/koppel/pkg/tribe"
@@ -76,9 +78,49 @@ func newClientAccounts(clients *tenantclients.Cache) *clientAccounts {
 	return &clientAccounts{clients: clients, entityTypes: types}
 }
 
+// URLRefusedError says a base URL names a host koppel may not call (KOPPEL_OUTBOUND_HOSTS):
+// refused before any connection.
+type URLRefusedError struct {
+	// Field names the URL as the credentials request spells it, e.g. "tribe.auth_url".
+	Field string
+	Err   error
+}
+
+func (e *URLRefusedError) Error() string { return e.Field + ": " + e.Err.Error() }
+func (e *URLRefusedError) Unwrap() error { return e.Err }
+
+// urlChecker is implemented by accounts that refuse some base URLs outright; activation asks
+// it before logging in to either system, so a refused URL stops the request before any call.
+type urlChecker interface {
+	// CheckURLs returns a *URLRefusedError for the first of the URLs, by field, that may not
+	// be called.
+	CheckURLs(urls [][2]string) error
+}
+
+// CheckURLs checks base URLs (field, URL) against the outbound guard of the callers.
+func (a *clientAccounts) CheckURLs(urls [][2]string) error {
+	eb, tr := a.clients.Callers()
+	for _, u := range urls {
+		call := tr
+		if strings.HasPrefix(u[0], "eboekhouden.") {
+			call = eb
+		}
+		if u[1] == "" {
+			continue
+		}
+		if err := call.CheckURL(u[1]); err != nil {
+			return &URLRefusedError{Field: u[0], Err: err}
+		}
+	}
+	return nil
+}
+
 func (a *clientAccounts) CheckEBoekhouden(ctx context.Context, tenant, baseURL, token string) error {
 	call, _ := a.clients.Callers()
 	c, err := tenantclients.NewEBoekhouden(call, tenant, baseURL, token)
+	if errors.Is(err, apicall.ErrHostNotAllowed) {
+		return &URLRefusedError{Field: "eboekhouden.base_url", Err: err}
+	}
 	if err != nil {
 		return fmt.Errorf("e-Boekhouden client: %w", err)
 	}
@@ -95,6 +137,14 @@ func (a *clientAccounts) CheckEBoekhouden(ctx context.Context, tenant, baseURL, 
 
 func (a *clientAccounts) CheckTribe(ctx context.Context, tenant, baseURL, authURL, clientID, clientSecret string) error {
 	_, call := a.clients.Callers()
+	for _, u := range []struct{ field, url string }{{"tribe.base_url", baseURL}, {"tribe.auth_url", authURL}} {
+		if u.url == "" {
+			continue
+		}
+		if err := call.CheckURL(u.url); err != nil {
+			return &URLRefusedError{Field: u.field, Err: err}
+		}
+	}
 	c, err := tenantclients.NewTribe(call, tenant, baseURL, authURL, clientID, clientSecret)
 	if err != nil {
 		return fmt.Errorf("tribe client: %w", err)

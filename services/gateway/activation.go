@@ -186,6 +186,14 @@ func (a *activation) putCredentials(w http.ResponseWriter, r *http.Request) {
 	c.EBoekhouden.BaseURL = strings.TrimRight(c.EBoekhouden.BaseURL, "/")
 	c.Tribe.BaseURL = strings.TrimRight(c.Tribe.BaseURL, "/")
 	c.Tribe.AuthURL = strings.TrimRight(c.Tribe.AuthURL, "/")
+	if uc, ok := a.accounts.(urlChecker); ok {
+		// Before either login: a refused URL must not let the other system be called either.
+		err := uc.CheckURLs([][2]string{{"eboekhouden.base_url", c.EBoekhouden.BaseURL}, {"tribe.base_url", c.Tribe.BaseURL}, {"tribe.auth_url", c.Tribe.AuthURL}})
+		if err != nil {
+			a.loginFailed(w, r, err, nil)
+			return
+		}
+	}
 	t, err := a.mapping.GetTenant(ctx, &mappingv1.GetTenantRequest{TenantId: id})
 	if err != nil {
 		a.writeGRPCError(w, r, err)
@@ -239,9 +247,19 @@ func settingsOf(t *mappingv1.Tenant) *mappingv1.TenantSettings {
 	return &mappingv1.TenantSettings{}
 }
 
-// loginFailed answers 422 naming the refused credential (the e-Boekhouden one first when both
-// are), or 502 naming the system that could not be asked.
+// loginFailed answers 400 naming a base URL on a host koppel may not call, 422 naming the
+// refused credential (the e-Boekhouden one first when both are), or 502 naming the system that
+// could not be asked. The answer says which, never what the system answered: that is in the log
+// only, or the gateway would show an admin whatever a base URL points at.
 func (a *activation) loginFailed(w http.ResponseWriter, r *http.Request, ebErr, tribeErr error) {
+	a.log.WarnContext(r.Context(), "login failed", "tenant", r.PathValue("tenant"), "eboekhouden_error", ebErr, "tribe_error", tribeErr)
+	for _, err := range []error{ebErr, tribeErr} {
+		var ue *URLRefusedError
+		if errors.As(err, &ue) {
+			httpapi.WriteFieldError(w, ue.Field, "koppel does not call this host: a base URL must be one of the allowed e-Boekhouden and Tribe hosts (KOPPEL_OUTBOUND_HOSTS)")
+			return
+		}
+	}
 	var msgs []string
 	var refused, unreachable string
 	for _, e := range []struct {
@@ -257,19 +275,18 @@ func (a *activation) loginFailed(w http.ResponseWriter, r *http.Request, ebErr, 
 		}
 		var re *RefusedError
 		if errors.As(e.err, &re) {
-			msgs = append(msgs, e.refusedMsg+": "+e.err.Error())
+			msgs = append(msgs, e.refusedMsg)
 			if refused == "" {
 				refused = re.Field
 			}
 			continue
 		}
-		msgs = append(msgs, e.downMsg+": "+e.err.Error())
+		msgs = append(msgs, e.downMsg)
 		if unreachable == "" {
 			unreachable = e.urlField
 		}
 	}
-	a.log.WarnContext(r.Context(), "login failed", "tenant", r.PathValue("tenant"), "eboekhouden_error", ebErr, "tribe_error", tribeErr)
-	msg := strings.Join(msgs, "; ")
+	msg := strings.Join(msgs, "; ") + " (the gateway's log has the details)"
 	if refused != "" {
 		writeError(w, http.StatusUnprocessableEntity, httpapi.Error{Code: "credentials_refused", Message: msg, Field: refused})
 		return
@@ -288,10 +305,10 @@ func (a *activation) accountsFailed(w http.ResponseWriter, r *http.Request, what
 	var re *RefusedError
 	if errors.As(err, &re) {
 		writeError(w, http.StatusUnprocessableEntity, httpapi.Error{Code: "credentials_refused",
-			Message: what + ": the stored credentials were refused; store new ones (PUT .../credentials): " + err.Error(), Field: re.Field})
+			Message: what + ": the stored credentials were refused; store new ones (PUT .../credentials)", Field: re.Field})
 		return
 	}
-	httpapi.WriteError(w, http.StatusBadGateway, "unreachable", what+": "+err.Error())
+	httpapi.WriteError(w, http.StatusBadGateway, "unreachable", what+": e-Boekhouden or Tribe could not be asked (the gateway's log has the details)")
 }
 
 func (a *activation) tenantWithCredentials(w http.ResponseWriter, r *http.Request) (*mappingv1.Tenant, bool) {

@@ -15,6 +15,7 @@ import (
 	"github.com/koppel/koppel/pkg/bus"
 	"github.com/koppel/koppel/pkg/httpapi"
 	"github.com/koppel/koppel/pkg/schedule"
+	"github.com/koppel/koppel/pkg/tenantclients"
 	eventsv1 "github.com/koppel/koppel/proto/koppel/events/v1"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
 	"github.com/nats-io/nats.go/jetstream"
@@ -30,6 +31,8 @@ type admin struct {
 	dlq     *bus.DeadLetters
 	log     *slog.Logger
 	now     func() time.Time
+	// clients configure the API clients a rebuild builds, the outbound guard among them.
+	clients tenantclients.Options
 }
 
 // runNowKinds are the sync kinds an operator may start by hand.

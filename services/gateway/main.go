@@ -20,6 +20,9 @@ import (
 type config struct {
 	service.Common
 	deps.Config
+	// The clients that check credentials, read the configuration and rebuild: their outbound
+	// guard above all.
+	tenantclients.Options
 	HTTPAddr         string   `env:"KOPPEL_HTTP_ADDR" default:":8080" help:"Address of the webhook intake and the admin API."`
 	PublicURL        string   `env:"KOPPEL_PUBLIC_URL" default:"http://localhost:8080" help:"URL at which Tribe reaches the gateway; webhooks are registered as <url>/webhooks/tribe/<tenant>."`
 	AdminTokenHashes []string `env:"KOPPEL_ADMIN_TOKEN_HASHES" required:"true" help:"SHA-256 hashes (hex) of the admin API's bearer tokens, comma-separated."`
@@ -53,8 +56,12 @@ func (c *config) Validate() error {
 	}
 	// A replay is caught by its timestamp once outside the window, and by its message ID
 	// within it: the de-duplication window must span the whole of it, both sides.
-	if c.ReplayWindow > 0 && 2*c.ReplayWindow > c.EventDedupWindow {
-		return fmt.Errorf("KOPPEL_WEBHOOK_REPLAY_WINDOW: %s is more than half of KOPPEL_EVENT_DEDUP_WINDOW (%s), so a replay could arrive after its message ID was forgotten", c.ReplayWindow, c.EventDedupWindow)
+	dedup := c.EventDedupWindow
+	if dedup == 0 {
+		dedup = bus.DefaultEventDuplicateWindow
+	}
+	if c.ReplayWindow > 0 && 2*c.ReplayWindow > dedup {
+		return fmt.Errorf("KOPPEL_WEBHOOK_REPLAY_WINDOW: %s is more than half of KOPPEL_EVENT_DEDUP_WINDOW (%s), so a replay could arrive after its message ID was forgotten", c.ReplayWindow, dedup)
 	}
 	return c.Config.Validate()
 }
@@ -82,9 +89,9 @@ func realMain(ctx context.Context, env *service.Env, cfg *config) error {
 	mux := http.NewServeMux()
 	mux.Handle("POST /webhooks/tribe/{tenant}", newWebhooks(d.Mapping, d.Publisher, codec, env.Log,
 		intakeOptions{Concurrency: cfg.WebhookConcurrency, ReplayWindow: cfg.replayWindow()}))
-	a := &admin{mapping: d.Mapping, pub: d.Publisher, dlq: bus.NewDeadLetters(d.JS, d.Shards), log: env.Log, now: time.Now}
+	a := &admin{mapping: d.Mapping, pub: d.Publisher, dlq: bus.NewDeadLetters(d.JS, d.Shards), log: env.Log, now: time.Now, clients: cfg.Options}
 	a.routes(mux, auth)
-	clients, err := tenantclients.New(d.Mapping, tenantclients.Options{})
+	clients, err := tenantclients.New(d.Mapping, cfg.Options)
 	if err != nil {
 		return fmt.Errorf("tenant clients: %w", err)
 	}

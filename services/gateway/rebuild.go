@@ -209,7 +209,7 @@ func (a *admin) rebuild(w http.ResponseWriter, r *http.Request) {
 	defer lease.Release()
 
 	// Clients of its own, so the e-Boekhouden session ends with the rebuild.
-	cache, err := tenantclients.New(a.mapping, tenantclients.Options{})
+	cache, err := tenantclients.New(a.mapping, a.clients)
 	if err != nil {
 		httpapi.WriteError(w, http.StatusInternalServerError, "internal", err.Error())
 		return
@@ -233,7 +233,9 @@ func (a *admin) rebuild(w http.ResponseWriter, r *http.Request) {
 			a.writeGRPCError(w, r, err)
 			return
 		}
-		httpapi.WriteError(w, http.StatusBadGateway, "unreachable", "rebuild: "+err.Error()+"; nothing is lost, run it again")
+		// What a system answered stays in the log: echoed, it would make the gateway a window
+		// onto whatever a base URL points at.
+		httpapi.WriteError(w, http.StatusBadGateway, "unreachable", "rebuild: e-Boekhouden or Tribe could not be read (the gateway's log says why); nothing is lost, run it again")
 		return
 	}
 	a.log.InfoContext(ctx, "rebuild done", "tenant", id, "dry_run", req.DryRun, "kinds", len(report.Kinds))
