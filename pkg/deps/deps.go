@@ -27,6 +27,13 @@ type Config struct {
 	MappingAddr    string `env:"KOPPEL_MAPPING_ADDR" default:"127.0.0.1:9000" help:"Address (host:port) of the mapping service's gRPC API."`
 	StreamReplicas int    `env:"KOPPEL_STREAM_REPLICAS" default:"1" help:"Replicas of each JetStream stream: 1 for one NATS server, 3 for a cluster."`
 	Shards         string `env:"KOPPEL_SHARDS" default:"" help:"Tenants moved to shards of their own, as name=tenant,tenant;name=tenant (the same on every service); every other tenant is in the shard 'default'."`
+	// How this service shows itself to the mapping service (pkg/mapping, auth.go): a token of
+	// its own, a client certificate, or both, as the mapping service requires.
+	MappingToken         string `env:"KOPPEL_MAPPING_TOKEN" default:"" help:"This service's token for the mapping service's gRPC API (its SHA-256 is in the mapping service's KOPPEL_GRPC_CALLER_TOKEN_HASHES)."`
+	MappingTLSCA         string `env:"KOPPEL_MAPPING_TLS_CA" default:"" help:"PEM file of the CA that signed the mapping service's certificate; set: the connection uses TLS."`
+	MappingTLSCert       string `env:"KOPPEL_MAPPING_TLS_CERT" default:"" help:"PEM file of this service's client certificate for mTLS (Common Name: the service's name); read again when it changes."`
+	MappingTLSKey        string `env:"KOPPEL_MAPPING_TLS_KEY" default:"" help:"PEM file of the key of KOPPEL_MAPPING_TLS_CERT."`
+	MappingTLSServerName string `env:"KOPPEL_MAPPING_TLS_SERVER_NAME" default:"" help:"Name the mapping service's certificate must carry; empty: the host of KOPPEL_MAPPING_ADDR."`
 	// The stream limits are part of the streams' definitions, which every service writes at
 	// start-up: they must be the same on every service.
 	EventDedupWindow time.Duration `env:"KOPPEL_EVENT_DEDUP_WINDOW" default:"15m" help:"How long JetStream remembers the message IDs of Tribe events, so a redelivered or replayed webhook is stored once; the same on every service."`
@@ -51,7 +58,22 @@ func (c Config) Validate() error {
 	if _, err := bus.ParseShards(c.Shards); err != nil {
 		return fmt.Errorf("KOPPEL_SHARDS: %w", err)
 	}
+	if (c.MappingTLSCert == "") != (c.MappingTLSKey == "") {
+		return errors.New("KOPPEL_MAPPING_TLS_CERT and KOPPEL_MAPPING_TLS_KEY: set both or neither")
+	}
+	if c.MappingTLSCert != "" && c.MappingTLSCA == "" {
+		return errors.New("KOPPEL_MAPPING_TLS_CERT: a client certificate needs TLS: set KOPPEL_MAPPING_TLS_CA too")
+	}
 	return nil
+}
+
+// MappingDialOptions are the token and TLS settings of the connection to the mapping service.
+func (c Config) MappingDialOptions() []mapping.DialOption {
+	opts := []mapping.DialOption{mapping.WithToken(c.MappingToken)}
+	if c.MappingTLSCA != "" {
+		opts = append(opts, mapping.WithTLS(mapping.TLSFiles{CA: c.MappingTLSCA, Cert: c.MappingTLSCert, Key: c.MappingTLSKey, ServerName: c.MappingTLSServerName}))
+	}
+	return opts
 }
 
 // StreamOptions are the stream definitions' settings of the configuration; a zero setting takes
@@ -104,7 +126,7 @@ func Connect(ctx context.Context, env *service.Env, cfg Config) (*Deps, error) {
 		nc.Close()
 		return nil, err
 	}
-	mc, err := mapping.Dial(cfg.MappingAddr)
+	mc, err := mapping.Dial(cfg.MappingAddr, cfg.MappingDialOptions()...)
 	if err != nil {
 		nc.Close()
 		return nil, err

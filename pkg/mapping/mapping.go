@@ -9,7 +9,6 @@ import (
 
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
@@ -20,13 +19,17 @@ type Client struct {
 	health healthpb.HealthClient
 }
 
-// Dial connects to the mapping service at addr (host:port). The connection is lazy: Dial does
-// not fail when the service is down, Ready does.
-func Dial(addr string) (*Client, error) {
-	conn, err := grpc.NewClient(addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.WaitForReady(false)),
-	)
+// Dial connects to the mapping service at addr (host:port), with the caller's token and TLS
+// when given (see auth.go). The connection is lazy: Dial does not fail when the service is down,
+// Ready does.
+func Dial(addr string, opts ...DialOption) (*Client, error) {
+	var dc dialConfig
+	for _, o := range opts {
+		if err := o(&dc); err != nil {
+			return nil, fmt.Errorf("dial mapping %s: %w", addr, err)
+		}
+	}
+	conn, err := grpc.NewClient(addr, append(dc.grpcOptions(), grpc.WithDefaultCallOptions(grpc.WaitForReady(false)))...)
 	if err != nil {
 		return nil, fmt.Errorf("dial mapping %s: %w", addr, err)
 	}

@@ -9,7 +9,9 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +27,7 @@ import (
 
 	"github.com/koppel/koppel/pkg/httpapi"
 	"github.com/koppel/koppel/pkg/localinfra"
+	"github.com/koppel/koppel/pkg/mapping"
 )
 
 // Services in start order: mapping first, as every other service needs it.
@@ -67,6 +70,61 @@ type Stack struct {
 	mu    sync.Mutex
 	procs map[string]*proc
 	env   map[string][]string
+	// auth is how each caller shows itself to the mapping service: a token and a client
+	// certificate of the stack's own throw-away CA, as in a cluster with cert-manager.
+	tokens map[string]string
+	pki    *mapping.DevPKI
+}
+
+// callers are the identities the stack gives out: every service that calls the mapping
+// service, and the operator for the tests' own calls.
+var callers = []string{"gateway", "scheduler", "relation", "product", "invoice", "payment", "operator"}
+
+// DialMapping connects to the stack's mapping service as the operator, who may call every
+// method.
+func (s *Stack) DialMapping() (*mapping.Client, error) {
+	return mapping.Dial(s.Addrs["mapping"], s.mappingDialOptions("operator")...)
+}
+
+func (s *Stack) mappingDialOptions(caller string) []mapping.DialOption {
+	return []mapping.DialOption{mapping.WithToken(s.tokens[caller]),
+		mapping.WithTLS(mapping.TLSFiles{CA: s.pki.CA, Cert: s.pki.Clients[caller][0], Key: s.pki.Clients[caller][1]})}
+}
+
+// mappingAuth makes a token and a client certificate for every caller, and the mapping
+// service's certificate.
+func (s *Stack) mappingAuth() error {
+	pki, err := mapping.WriteDevPKI(filepath.Join(s.opts.DataDir, "tls"), []string{"127.0.0.1", "localhost"}, callers)
+	if err != nil {
+		return err
+	}
+	s.pki, s.tokens = pki, map[string]string{}
+	for _, c := range callers {
+		s.tokens[c] = randomToken()
+	}
+	return nil
+}
+
+// mappingEnv is the mapping-related environment of a service: the mapping service's TLS and
+// callers, or a caller's token and certificate.
+func (s *Stack) mappingEnv(name string, env map[string]string) {
+	if name == "mapping" {
+		var hashes []string
+		for _, c := range callers {
+			sum := sha256.Sum256([]byte(s.tokens[c]))
+			hashes = append(hashes, c+":"+hex.EncodeToString(sum[:]))
+		}
+		env["KOPPEL_GRPC_CALLER_TOKEN_HASHES"] = strings.Join(hashes, ",")
+		env["KOPPEL_GRPC_TLS_CERT"], env["KOPPEL_GRPC_TLS_KEY"] = s.pki.ServerCert, s.pki.ServerKey
+		env["KOPPEL_GRPC_TLS_CLIENT_CA"] = s.pki.CA
+		return
+	}
+	if _, ok := s.pki.Clients[name]; !ok {
+		return
+	}
+	env["KOPPEL_MAPPING_TOKEN"] = s.tokens[name]
+	env["KOPPEL_MAPPING_TLS_CA"] = s.pki.CA
+	env["KOPPEL_MAPPING_TLS_CERT"], env["KOPPEL_MAPPING_TLS_KEY"] = s.pki.Clients[name][0], s.pki.Clients[name][1]
 }
 
 // RepoRoot finds the repository root (the directory with go.work) from the working directory up.
@@ -180,6 +238,9 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if s.AdminToken == "" {
 		s.AdminToken = randomToken()
 	}
+	if err := s.mappingAuth(); err != nil {
+		return nil, err
+	}
 
 	// Each service starts once the ones before it are ready, on ports picked just before; a
 	// service that exits during start-up (a port taken meanwhile by another process) is
@@ -234,6 +295,15 @@ func (s *Stack) startService(ctx context.Context, name, keys string) error {
 		"KOPPEL_NATS_URL":     s.NATS.URL(),
 		"KOPPEL_MAPPING_ADDR": s.Addrs["mapping"],
 		"KOPPEL_LOG_LEVEL":    "info",
+	}
+	s.mappingEnv(name, env)
+	switch name {
+	case "gateway", "relation", "product", "invoice", "payment":
+		// The tenants' systems are the sandbox, on the loopback address: allow exactly it.
+		if sb := s.Addrs["sandbox"]; sb != "" {
+			env["KOPPEL_OUTBOUND_HOSTS"] = "http://" + sb
+			env["KOPPEL_OUTBOUND_NETWORKS"] = "127.0.0.0/8"
+		}
 	}
 	switch name {
 	case "sandbox":

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/koppel/koppel/pkg/mapping"
 	"github.com/koppel/koppel/pkg/stack"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
 )
@@ -41,7 +40,7 @@ func BenchmarkInvoicePushLatency(b *testing.B) {
 	)
 	s := startStackEnv(b, map[string]string{"KOPPEL_TRIBE_RATE": "1000", "KOPPEL_EBOEKHOUDEN_RATE": "1000", "KOPPEL_LOG_LEVEL": "warn"}, "scheduler")
 	ctx := context.Background()
-	m, err := mapping.Dial(s.Addrs["mapping"])
+	m, err := s.DialMapping()
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -107,7 +107,9 @@ func deliver(t *testing.T, s *stack.Stack, tenant, secret string, body []byte) i
 }
 
 func orgEvent(id string) []byte {
-	return []byte(fmt.Sprintf(`{"webhookId":"wh-1","payload":{"type":"EntityUpdateMutation","entityType":"Relation.Organization","entityId":%q,"mutationId":"m-%s","timestamp":"2026-11-25T10:00:00Z"}}`, guid(id), id))
+	// Stamped now: the gateway refuses a delivery stamped outside its replay window.
+	return []byte(fmt.Sprintf(`{"webhookId":"wh-1","payload":{"type":"EntityUpdateMutation","entityType":"Relation.Organization","entityId":%q,"mutationId":"m-%s","timestamp":%q}}`,
+		guid(id), id, time.Now().UTC().Format(time.RFC3339Nano)))
 }
 
 // metric reads one sample from a service's /metrics; 0 when absent.
@@ -188,7 +190,8 @@ func TestWalkingSkeletonWebhookToWorker(t *testing.T) {
 	if code := deliver(t, s, "acme", "not-the-secret", orgEvent("org-2")); code != 401 {
 		t.Fatalf("bad signature: %d", code)
 	}
-	if code := deliver(t, s, "nobody", "whsec", orgEvent("org-2")); code != 404 {
+	// An unknown tenant is answered as a wrong signature: the intake tells nobody who exists.
+	if code := deliver(t, s, "nobody", "whsec", orgEvent("org-2")); code != 401 {
 		t.Fatalf("unknown tenant: %d", code)
 	}
 	if code := deliver(t, s, "acme", "whsec", []byte(`{"payload":`)); code != 400 {

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/koppel/koppel/pkg/mapping"
 	"github.com/koppel/koppel/pkg/stack"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
 	"google.golang.org/grpc/codes"
@@ -23,7 +22,7 @@ func demoTenant(t *testing.T, s *stack.Stack) *sandboxTenant {
 	if _, err := seedDemo(context.Background(), s); err != nil {
 		t.Fatal(err)
 	}
-	m, err := mapping.Dial(s.Addrs["mapping"])
+	m, err := s.DialMapping()
 	if err != nil {
 		t.Fatal(err)
 	}

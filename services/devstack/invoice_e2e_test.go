@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/koppel/koppel/pkg/mapping"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
 )
 
@@ -18,7 +17,7 @@ func TestSentInvoiceToPaidEndToEnd(t *testing.T) {
 	if _, err := seedDemo(ctx, s); err != nil {
 		t.Fatal(err)
 	}
-	m, err := mapping.Dial(s.Addrs["mapping"])
+	m, err := s.DialMapping()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/koppel/koppel/pkg/mapping"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
 )
 
@@ -93,7 +92,7 @@ func TestInvoicePushAndLinksEndToEnd(t *testing.T) {
 	if err := seedTenant(ctx, s, sandboxSpec{id: "shop", name: "Boekhandel B.V.", company: "Boekhandel Boekhouding", relations: 4, products: 2, seed: 3}); err != nil {
 		t.Fatal(err)
 	}
-	m, err := mapping.Dial(s.Addrs["mapping"])
+	m, err := s.DialMapping()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,7 +61,7 @@ func newSandboxTenant(t *testing.T, s *stack.Stack, id string, relations int) *s
 		ClientSecret string `json:"clientSecret"`
 	}
 	sandboxJSON(t, s, "POST", "/tribe/_sim/environments", map[string]any{"id": id, "name": "Koppel Demo B.V."}, &env)
-	m, err := mapping.Dial(s.Addrs["mapping"])
+	m, err := s.DialMapping()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +205,9 @@ func TestWebhookStormPushesEachChangeOnce(t *testing.T) {
 
 	// The same change delivered 20 times, some out of order with an older update: one write.
 	body := []byte(fmt.Sprintf(`{"webhookId":"wh","payload":{"type":"EntityUpdateMutation","entityType":"Relation.Organization","entityId":%q}}`, orgID))
-	older := []byte(fmt.Sprintf(`{"webhookId":"wh","payload":{"type":"EntityUpdateMutation","entityType":"Relation.Organization","entityId":%q,"timestamp":"2020-01-01T00:00:00Z"}}`, orgID))
+	// Older, but inside the gateway's replay window, which refuses what is older still.
+	older := []byte(fmt.Sprintf(`{"webhookId":"wh","payload":{"type":"EntityUpdateMutation","entityType":"Relation.Organization","entityId":%q,"timestamp":%q}}`,
+		orgID, time.Now().Add(-2*time.Minute).UTC().Format(time.RFC3339Nano)))
 	for i := range 20 {
 		b := body
 		if i%5 == 4 {
@@ -247,7 +249,7 @@ func TestNewTribeCustomerIsPushedWithANewDebtorNumber(t *testing.T) {
 	if _, err := seedDemo(ctx, s); err != nil {
 		t.Fatal(err)
 	}
-	m, err := mapping.Dial(s.Addrs["mapping"])
+	m, err := s.DialMapping()
 	if err != nil {
 		t.Fatal(err)
 	}
