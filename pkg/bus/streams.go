@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // StreamOptions tune the stream definitions.
@@ -180,4 +181,52 @@ func EnsureConsumer(ctx context.Context, js jetstream.JetStream, spec ConsumerSp
 		return nil, fmt.Errorf("ensure consumer %s on %s: %w", spec.Durable, spec.Stream, err)
 	}
 	return c, nil
+}
+
+var (
+	streamBytesDesc = prometheus.NewDesc("koppel_bus_stream_bytes",
+		"Bytes a stream stores now.", []string{"stream"}, nil)
+	streamMaxBytesDesc = prometheus.NewDesc("koppel_bus_stream_max_bytes",
+		"A stream's storage limit (MaxBytes); at it the stream refuses new messages.", []string{"stream"}, nil)
+)
+
+// StreamUsageCollector is a prometheus.Collector of how full koppel's streams are, read from
+// JetStream on every scrape. Register it in one service only (the gateway, which learns first
+// when the events stream is full): every replica reports the same numbers.
+type StreamUsageCollector struct {
+	js      jetstream.JetStream
+	streams []string
+}
+
+// NewStreamUsageCollector returns a collector of koppel's streams.
+func NewStreamUsageCollector(js jetstream.JetStream) *StreamUsageCollector {
+	var names []string
+	for _, sc := range StreamConfigs(StreamOptions{}) {
+		names = append(names, sc.Name)
+	}
+	return &StreamUsageCollector{js: js, streams: names}
+}
+
+// Describe implements prometheus.Collector.
+func (c *StreamUsageCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- streamBytesDesc
+	ch <- streamMaxBytesDesc
+}
+
+// Collect implements prometheus.Collector; a stream that cannot be read is left out.
+func (c *StreamUsageCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), LagScrapeTimeout)
+	defer cancel()
+	for _, name := range c.streams {
+		s, err := c.js.Stream(ctx, name)
+		if err != nil {
+			continue
+		}
+		info, err := s.Info(ctx)
+		if err != nil {
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(streamBytesDesc, prometheus.GaugeValue, float64(info.State.Bytes), name)
+		ch <- prometheus.MustNewConstMetric(streamMaxBytesDesc, prometheus.GaugeValue, float64(info.Config.MaxBytes), name)
+	}
 }

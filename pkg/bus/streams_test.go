@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/koppel/koppel/pkg/bus"
 	eventsv1 "github.com/koppel/koppel/proto/koppel/events/v1"
 	"github.com/nats-io/nats.go/jetstream"
@@ -47,7 +49,38 @@ func TestStreamsAreBounded(t *testing.T) {
 		if info.State.Msgs != stored {
 			t.Fatalf("the full stream holds %d messages, %d were stored", info.State.Msgs, stored)
 		}
+		// The metric shows the stream at its limit.
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(bus.NewStreamUsageCollector(e.js))
+		used := gauge(t, reg, "koppel_bus_stream_bytes", bus.StreamTribeEvents)
+		limit := gauge(t, reg, "koppel_bus_stream_max_bytes", bus.StreamTribeEvents)
+		if limit != 2<<10 || used <= 0 || used > limit {
+			t.Fatalf("koppel_bus_stream_bytes %v of koppel_bus_stream_max_bytes %v", used, limit)
+		}
 		return
 	}
 	t.Fatal("100 messages fitted in a stream of 2 KiB")
+}
+
+// gauge returns the value of a gauge family's sample with the given stream label.
+func gauge(t *testing.T, reg *prometheus.Registry, name, stream string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "stream" && l.GetValue() == stream {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("no %s{stream=%q}", name, stream)
+	return 0
 }

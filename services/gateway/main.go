@@ -15,6 +15,7 @@ import (
 	"github.com/koppel/koppel/pkg/httpapi"
 	"github.com/koppel/koppel/pkg/service"
 	"github.com/koppel/koppel/pkg/tenantclients"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 type config struct {
@@ -85,6 +86,11 @@ func realMain(ctx context.Context, env *service.Env, cfg *config) error {
 		return err
 	}
 	defer d.Close()
+	// How full the streams are: the gateway is the one that learns first when the events
+	// stream is full, and answers Tribe 503 meanwhile.
+	if err := prometheus.Register(bus.NewStreamUsageCollector(d.JS)); err != nil {
+		return fmt.Errorf("register stream metrics: %w", err)
+	}
 
 	mux := http.NewServeMux()
 	mux.Handle("POST /webhooks/tribe/{tenant}", newWebhooks(d.Mapping, d.Publisher, codec, env.Log,
