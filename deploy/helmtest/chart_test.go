@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -100,8 +101,8 @@ func checkDeployments(t *testing.T, m *manifests) {
 			t.Fatalf("Deployment %s: want one container, got %d", d.Name, len(d.Spec.Template.Spec.Containers))
 		}
 		c := d.Spec.Template.Spec.Containers[0]
-		if want := "ghcr.io/koppel/" + component + ":"; !strings.HasPrefix(c.Image, want) {
-			t.Errorf("Deployment %s: image %q, want %s<tag>", d.Name, c.Image, want)
+		if repo, ok := strings.CutPrefix(c.Image, "ghcr.io/koppel/"+component); !ok || !imageRef.MatchString(repo) {
+			t.Errorf("Deployment %s: image %q, want ghcr.io/koppel/%s:<tag> or @sha256:<digest>", d.Name, c.Image, component)
 		}
 		if v, _ := envValue(c, "KOPPEL_OPS_ADDR"); v != fmt.Sprintf(":%d", opsPort) {
 			t.Errorf("Deployment %s: KOPPEL_OPS_ADDR %q, want :%d", d.Name, v, opsPort)
@@ -313,10 +314,15 @@ func policyPorts(t *testing.T, policy string, ports []networkingv1.NetworkPolicy
 	return out
 }
 
+// imageRef is what follows the repository in an image reference: a tag or a digest.
+var imageRef = regexp.MustCompile(`^(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[a-f0-9]{64})$`)
+
 // secretVars are the variables that hold secrets, and the services that need them.
-var secretVars = map[string]string{
-	"KOPPEL_ADMIN_TOKEN_HASHES": "gateway",
-	"KOPPEL_ENCRYPTION_KEYS":    "mapping",
+var secretVars = map[string][]string{
+	"KOPPEL_ADMIN_TOKEN_HASHES":       {"gateway"},
+	"KOPPEL_ENCRYPTION_KEYS":          {"mapping"},
+	"KOPPEL_GRPC_CALLER_TOKEN_HASHES": {"mapping"},
+	"KOPPEL_MAPPING_TOKEN":            busServices,
 }
 
 // checkSecrets: secrets come from references to existing Secrets, never inline. (A Secret
@@ -329,8 +335,8 @@ func checkSecrets(t *testing.T, m *manifests) {
 		if len(c.EnvFrom) > 0 {
 			t.Errorf("Deployment %s: envFrom hides which variables come from where", d.Name)
 		}
-		for name, owner := range secretVars {
-			if _, ok := env(c, name); !ok && owner == component {
+		for name, owners := range secretVars {
+			if _, ok := env(c, name); !ok && slices.Contains(owners, component) {
 				t.Errorf("Deployment %s: %s missing", d.Name, name)
 			}
 		}
@@ -567,6 +573,12 @@ func TestBadValuesFail(t *testing.T) {
 		{"bad rule label", "metrics: {prometheusRule: {labels: {'a b': x}}}", "additional properties 'a b' not allowed"},
 		{"number as a label value", "metrics: {prometheusRule: {labels: {release: 1}}}", "/metrics/prometheusRule/labels/release': got number, want string"},
 		{"name too long", "fullnameOverride: " + strings.Repeat("k", 40) + "\nshards: [{name: " + strings.Repeat("b", 20) + ", tenants: [acme]}]", "longer than 63 characters"},
+		{"an image without a digest", "image: {requireDigest: true}", "image.requireDigest is on and"},
+		{"a digest that is none", "gateway: {image: {repository: r, digest: 'sha256:abc'}}", "/gateway/image/digest"},
+		{"no caller authentication", "mappingAuth: {tokens: {enabled: false}}", "mappingAuth: turn on tokens, tls or both"},
+		{"mTLS without an issuer", "mappingAuth: {tls: {enabled: true}}", "mappingAuth.tls.certManager.issuerRef.name"},
+		{"no outbound hosts", "outbound: {hosts: []}", "/outbound/hosts"},
+		{"a replay window that is no duration", "gateway: {webhooks: {replayWindow: five}}", "/gateway/webhooks/replayWindow"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, err := templateChart(t, nil, tc.values)

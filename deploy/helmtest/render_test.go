@@ -180,6 +180,30 @@ type ruleGroup struct {
 	} `json:"rules"`
 }
 
+// certificate is a cert-manager Certificate (cert-manager.io/v1), as far as the chart uses it.
+type certificate struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		SecretName  string   `json:"secretName"`
+		CommonName  string   `json:"commonName,omitempty"`
+		DNSNames    []string `json:"dnsNames,omitempty"`
+		Usages      []string `json:"usages,omitempty"`
+		Duration    string   `json:"duration,omitempty"`
+		RenewBefore string   `json:"renewBefore,omitempty"`
+		PrivateKey  *struct {
+			Algorithm      string `json:"algorithm,omitempty"`
+			Size           int    `json:"size,omitempty"`
+			RotationPolicy string `json:"rotationPolicy,omitempty"`
+		} `json:"privateKey,omitempty"`
+		IssuerRef struct {
+			Name  string `json:"name"`
+			Kind  string `json:"kind,omitempty"`
+			Group string `json:"group,omitempty"`
+		} `json:"issuerRef"`
+	} `json:"spec"`
+}
+
 // manifests are the objects of one render, by kind.
 type manifests struct {
 	Deployments     []*appsv1.Deployment
@@ -192,6 +216,7 @@ type manifests struct {
 	ServiceMonitors []*serviceMonitor
 	PrometheusRules []*prometheusRule
 	ConfigMaps      []*corev1.ConfigMap
+	Certificates    []*certificate
 	// Docs are the rendered documents by kind and name ("PrometheusRule/koppel-alerts"), for
 	// comparisons that the typed objects would blur.
 	Docs map[string][]byte
@@ -253,6 +278,9 @@ func decodeManifests(out string) (*manifests, error) {
 		case "v1 ConfigMap":
 			o := &corev1.ConfigMap{}
 			m.ConfigMaps, obj = append(m.ConfigMaps, o), o
+		case "cert-manager.io/v1 Certificate":
+			o := &certificate{}
+			m.Certificates, obj = append(m.Certificates, o), o
 		default:
 			return nil, fmt.Errorf("%s: unexpected kind %s %s", source(doc), tm.APIVersion, tm.Kind)
 		}

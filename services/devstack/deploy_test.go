@@ -7,12 +7,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/koppel/koppel/pkg/config"
+	"github.com/koppel/koppel/pkg/httpapi"
 	"github.com/koppel/koppel/pkg/stack"
 	"gopkg.in/yaml.v3"
 )
@@ -166,6 +168,33 @@ func TestComposeKeepsInfrastructureLocal(t *testing.T) {
 	}
 	if u := c.Services["mapping"].Env["KOPPEL_REDIS_URL"]; !strings.Contains(u, ":${KOPPEL_REDIS_PASSWORD") {
 		t.Errorf("mapping: KOPPEL_REDIS_URL %q does not carry the Redis password", u)
+	}
+}
+
+// TestComposeAuthenticatesEveryCaller: every service that calls the mapping service has a
+// token whose SHA-256 the mapping service lists under that service's name, and every image
+// compose pulls is pinned by digest.
+func TestComposeAuthenticatesEveryCaller(t *testing.T) {
+	var c composeFile
+	if err := yaml.Unmarshal(repoFile(t, "docker-compose.yml"), &c); err != nil {
+		t.Fatalf("docker-compose.yml: %v", err)
+	}
+	hashes := map[string]string{}
+	for _, entry := range strings.Split(c.Services["mapping"].Env["KOPPEL_GRPC_CALLER_TOKEN_HASHES"], ",") {
+		caller, h, _ := strings.Cut(strings.TrimSpace(entry), ":")
+		hashes[caller] = h
+	}
+	for _, name := range []string{"gateway", "scheduler", "relation", "product", "invoice", "payment"} {
+		token := c.Services[name].Env["KOPPEL_MAPPING_TOKEN"]
+		if token == "" || httpapi.HashToken(token) != hashes[name] {
+			t.Errorf("%s: KOPPEL_MAPPING_TOKEN %q is not the token the mapping service knows for %s", name, token, name)
+		}
+	}
+	digest := regexp.MustCompile(`@sha256:[a-f0-9]{64}$`)
+	for name, svc := range c.Services {
+		if svc.Image != "" && !digest.MatchString(svc.Image) {
+			t.Errorf("%s: image %q is not pinned by digest", name, svc.Image)
+		}
 	}
 }
 

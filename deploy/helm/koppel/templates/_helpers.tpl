@@ -64,10 +64,22 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 app.kubernetes.io/part-of: koppel
 {{- end -}}
 
-{{/* The image of a service. Takes (dict "root" $ "image" .Values.gateway.image). */}}
+{{/*
+The image of a service: repository@digest when the service has a digest (the tag is then only
+a label), else repository:tag; image.requireDigest refuses the latter. Takes
+(dict "root" $ "image" .Values.gateway.image "component" "gateway").
+*/}}
 {{- define "koppel.image" -}}
+{{- $repo := required "image.repository of every service is required" .image.repository -}}
+{{- with .image.digest -}}
+{{- printf "%s@%s" $repo . -}}
+{{- else -}}
+{{- if .root.Values.image.requireDigest -}}
+{{- fail (printf "%s.image.digest: image.requireDigest is on and %s has no digest (README: Pinning images)" .component .component) -}}
+{{- end -}}
 {{- $tag := .image.tag | default .root.Values.image.tag | default .root.Chart.AppVersion -}}
-{{- printf "%s:%s" (required "image.repository of every service is required" .image.repository) (toString $tag) -}}
+{{- printf "%s:%s" $repo (toString $tag) -}}
+{{- end -}}
 {{- end -}}
 
 {{/* Shards. */}}
@@ -211,6 +223,84 @@ Takes (dict "env" "KOPPEL_NATS_URL" "path" "nats" "v" .Values.nats).
   value: {{ .Values.nats.streamReplicas | toString | quote }}
 - name: KOPPEL_SHARDS
   value: {{ include "koppel.shardsEnv" . | quote }}
+- name: KOPPEL_STREAM_MAX_BYTES
+  value: {{ .Values.nats.streamMaxBytes | int64 | toString | quote }}
+- name: KOPPEL_EVENT_DEDUP_WINDOW
+  value: {{ .Values.nats.eventDedupWindow | quote }}
+{{- end -}}
+
+{{/* Caller authentication to the mapping service. */}}
+
+{{/* The mount point of the mapping TLS Secret in every pod that has one. */}}
+{{- define "koppel.mappingTLSDir" -}}/var/run/koppel/mapping-tls{{- end -}}
+
+{{/* The Secret of a component's mapping TLS certificate: <fullname>-<component>-tls for the
+mapping service's own, <fullname>-<component>-mapping-tls for a caller's. Takes the root and the
+component. */}}
+{{- define "koppel.mappingTLSSecret" -}}
+{{- if eq .component "mapping" -}}
+{{- printf "%s-mapping-tls" (include "koppel.fullname" .root) -}}
+{{- else -}}
+{{- printf "%s-%s-mapping-tls" (include "koppel.fullname" .root) .component -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Fails unless callers authenticate to the mapping service one way or another. */}}
+{{- define "koppel.mappingAuthCheck" -}}
+{{- $a := .Values.mappingAuth -}}
+{{- if not (or $a.tokens.enabled $a.tls.enabled) -}}
+{{- fail "mappingAuth: turn on tokens, tls or both: the mapping API hands out the tenants' secrets" -}}
+{{- end -}}
+{{- if and $a.tls.enabled $a.tls.certManager.enabled (not $a.tls.certManager.issuerRef.name) -}}
+{{- fail "mappingAuth.tls.certManager.issuerRef.name: the Issuer that signs the mapping certificates" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* A caller's env for the mapping service: its token, its TLS files. Takes (dict "root" $
+"component" "relation"). */}}
+{{- define "koppel.mappingClientEnv" -}}
+{{- include "koppel.mappingAuthCheck" .root -}}
+{{- $a := .root.Values.mappingAuth -}}
+{{- if $a.tokens.enabled }}
+{{ include "koppel.secretEnv" (dict "env" "KOPPEL_MAPPING_TOKEN" "path" "mappingAuth.tokens.secret" "ref" (dict "name" $a.tokens.secret "key" .component)) }}
+{{- end }}
+{{- if $a.tls.enabled }}
+{{- $dir := include "koppel.mappingTLSDir" . }}
+- name: KOPPEL_MAPPING_TLS_CA
+  value: {{ printf "%s/ca.crt" $dir | quote }}
+- name: KOPPEL_MAPPING_TLS_CERT
+  value: {{ printf "%s/tls.crt" $dir | quote }}
+- name: KOPPEL_MAPPING_TLS_KEY
+  value: {{ printf "%s/tls.key" $dir | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* The volume and mount of a component's mapping TLS Secret, as YAML lists {volumes: [...],
+mounts: [...]}; empty lists without TLS. Takes (dict "root" $ "component" "relation"). */}}
+{{- define "koppel.mappingTLSVolumes" -}}
+{{- if .root.Values.mappingAuth.tls.enabled -}}
+volumes:
+  - name: mapping-tls
+    secret:
+      secretName: {{ include "koppel.mappingTLSSecret" . }}
+mounts:
+  - name: mapping-tls
+    mountPath: {{ include "koppel.mappingTLSDir" . }}
+    readOnly: true
+{{- else -}}
+volumes: []
+mounts: []
+{{- end -}}
+{{- end -}}
+
+{{/* Where the gateway and the workers may send tenants' credentials. */}}
+{{- define "koppel.outboundEnv" -}}
+- name: KOPPEL_OUTBOUND_HOSTS
+  value: {{ join "," (required "outbound.hosts: the hosts tenants' base URLs may name" .Values.outbound.hosts) | quote }}
+{{- with .Values.outbound.networks }}
+- name: KOPPEL_OUTBOUND_NETWORKS
+  value: {{ join "," . | quote }}
+{{- end }}
 {{- end -}}
 
 {{/* Network policy rules. */}}

@@ -12,6 +12,7 @@ Takes a dict:
   autoscaled whether KEDA owns the replica count
   ingress    NetworkPolicy ingress rules beside the metrics scrape, as a YAML list
   egress     NetworkPolicy egress rules, as a YAML list
+  volumes    pod volumes and the container's mounts, as YAML {volumes: [...], mounts: [...]}
 */}}
 {{- define "koppel.workload" -}}
 {{- $root := .root -}}
@@ -31,6 +32,7 @@ Takes a dict:
 {{- end -}}
 {{- $env = append $env (dict "name" $k "value" (toString $val)) -}}
 {{- end -}}
+{{- $vol := (.volumes | default "volumes: []\nmounts: []") | fromYaml -}}
 {{- $serviceType := "ClusterIP" -}}
 {{- with $v.service }}{{ $serviceType = .type | default "ClusterIP" }}{{ end }}
 ---
@@ -74,7 +76,7 @@ spec:
       {{- end }}
       containers:
         - name: {{ .component }}
-          image: {{ include "koppel.image" (dict "root" $root "image" $v.image) | quote }}
+          image: {{ include "koppel.image" (dict "root" $root "image" $v.image "component" .component) | quote }}
           imagePullPolicy: {{ $root.Values.image.pullPolicy }}
           {{- with $root.Values.securityContext }}
           securityContext:
@@ -82,6 +84,10 @@ spec:
           {{- end }}
           env:
             {{- toYaml $env | nindent 12 }}
+          {{- with $vol.mounts }}
+          volumeMounts:
+            {{- toYaml . | nindent 12 }}
+          {{- end }}
           ports:
             {{- range .ports }}
             - name: {{ .name }}
@@ -103,6 +109,10 @@ spec:
             {{- toYaml $root.Values.probes.readiness | nindent 12 }}
           resources:
             {{- required (printf "%s.resources is required" .component) $v.resources | toYaml | nindent 12 }}
+      {{- with $vol.volumes }}
+      volumes:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
       {{- with $root.Values.nodeSelector }}
       nodeSelector:
         {{- toYaml . | nindent 8 }}
