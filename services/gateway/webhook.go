@@ -292,21 +292,27 @@ func (h *webhooks) secret(ctx context.Context, tenant, webhookID string) (*mappi
 }
 
 // peekWebhookID reads the webhookId of a delivery (the first envelope of a batch) before the
-// signature is checked, to pick the secret; it is "" when there is none.
+// signature is checked, to pick the secret; it is "" when there is none. It reads the key
+// exactly as webhook.Decode does: encoding/json's case-insensitive field matching would let
+// {"webhookId":"a","WEBHOOKID":"b"} be verified with b's secret and decoded as a's.
 func peekWebhookID(body []byte) string {
-	var one struct {
-		WebhookID string `json:"webhookId"`
+	first := body
+	var batch []json.RawMessage
+	if json.Unmarshal(body, &batch) == nil {
+		if len(batch) == 0 {
+			return ""
+		}
+		first = batch[0]
 	}
-	if json.Unmarshal(body, &one) == nil && one.WebhookID != "" {
-		return one.WebhookID
+	var env map[string]json.RawMessage
+	if json.Unmarshal(first, &env) != nil {
+		return ""
 	}
-	var batch []struct {
-		WebhookID string `json:"webhookId"`
+	var id string
+	if json.Unmarshal(env["webhookId"], &id) != nil {
+		return ""
 	}
-	if json.Unmarshal(body, &batch) == nil && len(batch) > 0 {
-		return batch[0].WebhookID
-	}
-	return ""
+	return id
 }
 
 // registrations looks the tenant's webhook registrations up once, and only when a payload needs

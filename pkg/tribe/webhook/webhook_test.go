@@ -172,3 +172,13 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+// TestTrailingGarbageIsMalformed: a body with anything after its JSON value is refused, a
+// malformed token included (FuzzPeekWebhookID found the decoder taking `{…}A0`).
+func TestTrailingGarbageIsMalformed(t *testing.T) {
+	for _, tail := range []string{"A0", "}", " {}", "\x00", "[1]"} {
+		if _, err := Decode([]byte(sample + tail)); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%q after the envelope: %v, want ErrMalformed", tail, err)
+		}
+	}
+}
