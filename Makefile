@@ -3,9 +3,12 @@ GO          ?= go
 PKGS        := github.com/koppel/koppel/...
 BUF         := $(GO) run github.com/bufbuild/buf/cmd/buf@v1.75.0
 STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
+GOVULNCHECK := $(GO) run golang.org/x/vuln/cmd/govulncheck@v1.10.0
+# govulncheck's database; vulncheck is skipped, saying so, when it cannot be reached.
+VULNDB_HOST ?= vuln.go.dev
 GOFILES      = $(shell git ls-files '*.go' 2>/dev/null || find pkg services proto -name '*.go')
 
-.PHONY: run test check fmt-check tidy-check vet staticcheck buf-lint generate generate-check lint bench build
+.PHONY: run test check fmt-check tidy-check vet staticcheck buf-lint generate generate-check lint bench build vulncheck
 
 ## run: start the whole system locally (embedded NATS, Redis, every service, the sandboxes)
 run:
@@ -14,7 +17,7 @@ run:
 ## test: every check, then every test of every module; the race detector on all but the
 ## end-to-end tests, whose services run as separate binaries and whose test process holds only
 ## the embedded nats-server (which has races of its own under concurrent stream updates)
-test: check
+test: check vulncheck
 	$(GO) test -race -count=1 -timeout 40m $$($(GO) list $(PKGS) | grep -v /services/devstack)
 	$(GO) test -count=1 -timeout 40m github.com/koppel/koppel/services/devstack
 
@@ -39,6 +42,18 @@ staticcheck:
 
 buf-lint:
 	cd proto && $(BUF) lint
+
+## vulncheck: known vulnerabilities in the code koppel calls (govulncheck), when its database
+## can be reached; offline it says so and passes: only a finding fails it
+## (govulncheck does not take a workspace, so each module is checked in its own directory)
+vulncheck:
+	@if timeout 10 bash -c 'exec 3<>/dev/tcp/$(VULNDB_HOST)/443' 2>/dev/null; then \
+	  for m in $$($(GO) list -m -f '{{.Dir}}'); do \
+	    echo "vulncheck: $$m"; (cd $$m && $(GOVULNCHECK) ./...) || exit 1; \
+	  done; \
+	else \
+	  echo "vulncheck: SKIPPED, $(VULNDB_HOST) cannot be reached (offline?); run make vulncheck where it can"; \
+	fi
 
 ## generate: regenerate the Go code of proto/
 generate:
