@@ -12,8 +12,8 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/koppel/koppel/pkg/apicall"
-	"github.com/koppel/koppel/services/sandbox/tribesim"
 	"github.com/koppel/koppel/pkg/tribe"
+	"github.com/koppel/koppel/services/sandbox/tribesim"
 )
 
 type fixture struct {

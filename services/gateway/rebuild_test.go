@@ -13,11 +13,11 @@ import (
 	"time"
 
 	"github.com/koppel/koppel/pkg/eboekhouden"
-	"github.com/koppel/koppel/services/sandbox/ebsim"
-	"github.com/koppel/koppel/services/sandbox/tribesim"
 	"github.com/koppel/koppel/pkg/tenantclients"
 	"github.com/koppel/koppel/pkg/tribe"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
+	"github.com/koppel/koppel/services/sandbox/ebsim"
+	"github.com/koppel/koppel/services/sandbox/tribesim"
 )
 
 // link is a link as the test compares them.

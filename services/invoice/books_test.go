@@ -8,10 +8,10 @@ import (
 	"github.com/koppel/koppel/pkg/bus"
 	"github.com/koppel/koppel/pkg/eboekhouden"
 	"github.com/koppel/koppel/pkg/invoiceretry"
-	"github.com/koppel/koppel/services/sandbox/tribesim"
 	"github.com/koppel/koppel/pkg/tenantsettings"
 	"github.com/koppel/koppel/pkg/tribe"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
+	"github.com/koppel/koppel/services/sandbox/tribesim"
 	"github.com/shopspring/decimal"
 )
 

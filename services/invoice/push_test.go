@@ -11,14 +11,14 @@ import (
 	"github.com/koppel/koppel/pkg/bus"
 	"github.com/koppel/koppel/pkg/bustest"
 	"github.com/koppel/koppel/pkg/eboekhouden"
-	"github.com/koppel/koppel/services/sandbox/ebsim"
-	"github.com/koppel/koppel/services/sandbox/tribesim"
 	"github.com/koppel/koppel/pkg/tenantclients"
 	"github.com/koppel/koppel/pkg/tenantsettings"
 	"github.com/koppel/koppel/pkg/tribe"
 	eventsv1 "github.com/koppel/koppel/proto/koppel/events/v1"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
 	"github.com/koppel/koppel/services/mapping/mappingtest"
+	"github.com/koppel/koppel/services/sandbox/ebsim"
+	"github.com/koppel/koppel/services/sandbox/tribesim"
 	"github.com/nats-io/nats.go/jetstream"
 )
 

@@ -13,14 +13,14 @@ import (
 	"testing"
 
 	"github.com/koppel/koppel/pkg/eboekhouden"
-	"github.com/koppel/koppel/services/sandbox/ebsim"
-	"github.com/koppel/koppel/services/sandbox/tribesim"
 	"github.com/koppel/koppel/pkg/syncrun"
 	"github.com/koppel/koppel/pkg/tenantclients"
 	"github.com/koppel/koppel/pkg/tenantsettings"
 	eventsv1 "github.com/koppel/koppel/proto/koppel/events/v1"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
 	"github.com/koppel/koppel/services/mapping/mappingtest"
+	"github.com/koppel/koppel/services/sandbox/ebsim"
+	"github.com/koppel/koppel/services/sandbox/tribesim"
 	"github.com/shopspring/decimal"
 )
 

@@ -13,10 +13,10 @@ import (
 	"github.com/koppel/koppel/pkg/bus"
 	"github.com/koppel/koppel/pkg/eboekhouden"
 	"github.com/koppel/koppel/pkg/flow"
-	"github.com/koppel/koppel/services/sandbox/tribesim"
 	eventsv1 "github.com/koppel/koppel/proto/koppel/events/v1"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
 	"github.com/koppel/koppel/services/relation/record"
+	"github.com/koppel/koppel/services/sandbox/tribesim"
 	"google.golang.org/protobuf/proto"
 )
 

@@ -13,11 +13,11 @@ import (
 	"github.com/koppel/koppel/pkg/bustest"
 	"github.com/koppel/koppel/pkg/flow"
 	"github.com/koppel/koppel/pkg/mapping"
-	"github.com/koppel/koppel/services/sandbox/ebsim"
-	"github.com/koppel/koppel/services/sandbox/tribesim"
 	"github.com/koppel/koppel/pkg/tenantclients"
 	eventsv1 "github.com/koppel/koppel/proto/koppel/events/v1"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
+	"github.com/koppel/koppel/services/sandbox/ebsim"
+	"github.com/koppel/koppel/services/sandbox/tribesim"
 )
 
 // addTenant adds a tenant with its own administration and Tribe environment to w's simulators

@@ -11,13 +11,13 @@ import (
 
 	"github.com/koppel/koppel/pkg/bus"
 	"github.com/koppel/koppel/pkg/eboekhouden"
-	"github.com/koppel/koppel/services/sandbox/ebsim"
-	"github.com/koppel/koppel/services/sandbox/tribesim"
 	"github.com/koppel/koppel/pkg/syncrun"
 	"github.com/koppel/koppel/pkg/tenantclients"
 	eventsv1 "github.com/koppel/koppel/proto/koppel/events/v1"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
 	"github.com/koppel/koppel/services/mapping/mappingtest"
+	"github.com/koppel/koppel/services/sandbox/ebsim"
+	"github.com/koppel/koppel/services/sandbox/tribesim"
 )
 
 // world is one tenant with both simulators and a real mapping service: the relation flow runs

@@ -13,12 +13,12 @@ import (
 
 	"github.com/koppel/koppel/pkg/bus"
 	"github.com/koppel/koppel/pkg/bustest"
-	"github.com/koppel/koppel/services/sandbox/tribesim"
 	"github.com/koppel/koppel/pkg/syncrun"
 	"github.com/koppel/koppel/pkg/tenantclients"
 	eventsv1 "github.com/koppel/koppel/proto/koppel/events/v1"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
 	"github.com/koppel/koppel/services/mapping/mappingtest"
+	"github.com/koppel/koppel/services/sandbox/tribesim"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 )

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/koppel/koppel/services/sandbox/tribesim"
 	"github.com/koppel/koppel/pkg/tribe/webhook"
+	"github.com/koppel/koppel/services/sandbox/tribesim"
 )
 
 type harness struct {
