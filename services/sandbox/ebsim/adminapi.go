@@ -16,7 +16,8 @@ import (
 //	DELETE /admins/{id}                 remove an administration
 //	POST   /admins/{id}/reset           drop its records and seed again from its spec
 //	POST   /admins/{id}/seed            add generated records {seed, relations, products}
-//	GET    /admins/{id}/state           dump its records (?kind=relations|products|invoices|mutations|outstanding)
+//	GET    /admins/{id}/state           dump its records (?kind=relations|products|invoices|mutations|outstanding);
+//	                                    relations and invoices carry storedAt, the wall-clock time of their last write
 //	POST   /admins/{id}/payments        book a customer payment (Payment) → {mutationId}
 //	POST   /admins/{id}/sessions/expire end its sessions
 //	GET|PUT|DELETE /admins/{id}/faults  its injected faults (Faults)
@@ -218,6 +219,11 @@ func (s *Simulator) admState(w http.ResponseWriter, r *http.Request) {
 				b = append(b, ',')
 			}
 			b = relationJSON(b, rel)
+			if !rel.StoredAt.IsZero() {
+				// The API's JSON plus when it was last written, for latency measurements.
+				b = append(b[:len(b)-1], `,"storedAt":"`...)
+				b = append(rel.StoredAt.AppendFormat(b, time.RFC3339Nano), `"}`...)
+			}
 		}
 		_, _ = w.Write(append(b, ']'))
 	case "products":

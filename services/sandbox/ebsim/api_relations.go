@@ -407,6 +407,7 @@ func (s *Simulator) createRelation(w http.ResponseWriter, r *http.Request, a *ad
 	if rel.Code == "" {
 		rel.Code = a.newRelationCode()
 	}
+	rel.StoredAt = time.Now()
 	a.addRelation(rel)
 	s.created(w, map[string]any{"id": rel.ID, "code": rel.Code})
 }
@@ -455,6 +456,7 @@ func (s *Simulator) patchRelation(w http.ResponseWriter, r *http.Request, a *adm
 		delete(a.relByCode, strings.ToUpper(cur.Code))
 		a.relByCode[strings.ToUpper(next.Code)] = cur
 	}
+	next.StoredAt = time.Now()
 	*cur = next
 	s.noContent(w)
 }

@@ -102,6 +102,9 @@ type relation struct {
 	MandateType             string
 	MandateSignedDate       string
 	Gender                  string
+	// StoredAt is the wall-clock time of the last API write (not the simulator's shiftable
+	// clock), for measuring how long a change takes to arrive.
+	StoredAt time.Time
 }
 
 type product struct {
