@@ -62,6 +62,11 @@ type Plan struct {
 	// Prepare, when set, is called for each window of records before they are handled, in
 	// order, to read what they need in one call (links, say).
 	Prepare func(ctx context.Context, from, to int) error
+	// Attempts is how often a record that fails transiently is tried before the run stops (to
+	// resume on redelivery); RetryBase the first wait between attempts, doubled after each.
+	// Defaults 3 and 1 s.
+	Attempts  int
+	RetryBase time.Duration
 }
 
 func (p Plan) withDefaults() Plan {
@@ -76,6 +81,12 @@ func (p Plan) withDefaults() Plan {
 	}
 	if p.Window <= 0 {
 		p.Window = 100
+	}
+	if p.Attempts <= 0 {
+		p.Attempts = 3
+	}
+	if p.RetryBase <= 0 {
+		p.RetryBase = time.Second
 	}
 	return p
 }
@@ -135,7 +146,7 @@ dispatch:
 				defer func() { <-sem }()
 				// Records in flight finish on the run's own context when another one failed, so
 				// what they did is counted.
-				res, err := handle(ctx, i)
+				res, err := handleRetrying(ctx, plan, i, handle)
 				if issue, ok := bus.IssueOf(err); ok {
 					if _, rerr := r.client.RecordIssue(ctx, &mappingv1.RecordIssueRequest{TenantId: r.tenant, Issue: issue}); rerr != nil {
 						stop(fmt.Errorf("record issue: %w", rerr))
@@ -161,6 +172,32 @@ dispatch:
 		stopErr = ctx.Err()
 	}
 	return stopErr
+}
+
+// handleRetrying handles record i, trying a transient failure (a lease another worker holds, a
+// dropped connection) again after the delay it asks for, or a growing one, up to
+// Plan.Attempts times before it stops the run: one record's hiccup must not restart a run of
+// thousands.
+func handleRetrying(ctx context.Context, plan Plan, i int, handle func(ctx context.Context, i int) (Result, error)) (Result, error) {
+	delay := plan.RetryBase
+	for attempt := 1; ; attempt++ {
+		res, err := handle(ctx, i)
+		if err == nil || bus.IsPermanent(err) || attempt >= plan.Attempts || ctx.Err() != nil {
+			return res, err
+		}
+		wait := delay
+		if d, ok := bus.RetryDelay(err); ok {
+			wait = d
+		}
+		t := time.NewTimer(min(wait, 30*time.Second))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return res, err
+		case <-t.C:
+		}
+		delay *= 2
+	}
 }
 
 // process is one Process call's bookkeeping of finished records.

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/koppel/koppel/pkg/bus"
 	"github.com/koppel/koppel/pkg/eboekhouden"
@@ -359,26 +361,59 @@ func TestScanSkipsInactiveRelationsItKnows(t *testing.T) {
 	}
 }
 
-// flakyBooks fails one relation read with a transient error, as a dropped connection would.
+// flakyBooks fails the reads of one relation with a transient error, as a dropped connection
+// would, while failing is set.
 type flakyBooks struct {
 	Books
-	reads, failAt atomic.Int64
+	reads   atomic.Int64
+	failAt  int64
+	mu      sync.Mutex
+	failing string // the relation whose reads fail
+	failed  int
+	times   int // fail that many times, 0 for ever
 }
 
 func (f *flakyBooks) GetRelation(ctx context.Context, id string) (BookRelation, error) {
-	if f.reads.Add(1) == f.failAt.Load() {
+	f.mu.Lock()
+	if f.failing == "" && f.reads.Add(1) == f.failAt {
+		f.failing = id
+	}
+	fail := f.failing == id && (f.times == 0 || f.failed < f.times)
+	if fail {
+		f.failed++
+	}
+	f.mu.Unlock()
+	if fail {
 		return BookRelation{}, errors.New("connection reset by peer")
 	}
 	return f.Books.GetRelation(ctx, id)
 }
 
-// An import that stops half-way (a transient failure) and is delivered again counts every
-// relation exactly once and creates none twice, though it handles several at once.
+// A relation read that fails once is tried again within the run: the import does not stop.
+func TestAReadFailingOnceIsTriedAgain(t *testing.T) {
+	w := newWorld(t, 30, false)
+	w.s.retryBase = 10 * time.Millisecond
+	connect := w.s.connect
+	flaky := &flakyBooks{failAt: 12, times: 1}
+	w.s.connect = func(ctx context.Context, tenant *mappingv1.Tenant) (Books, CRM, error) {
+		b, c, err := connect(ctx, tenant)
+		flaky.Books = b
+		return flaky, c, err
+	}
+	c := w.run(bus.KindImport)
+	if flaky.failed != 1 || c.Created+c.Skipped != 30 || c.Failed != 0 {
+		t.Fatalf("counts %v after %d failures", c, flaky.failed)
+	}
+}
+
+// An import whose relation keeps failing transiently stops half-way (after trying that one a few
+// times) and, delivered again, counts every relation exactly once and creates none twice, though
+// it handles several at once.
 func TestInterruptedImportResumesExactly(t *testing.T) {
 	w := newWorld(t, 60, false)
+	w.s.retryBase = 10 * time.Millisecond
 	connect := w.s.connect
-	flaky := &flakyBooks{}
-	flaky.failAt.Store(37)
+	flaky := &flakyBooks{failAt: 37}
 	w.s.connect = func(ctx context.Context, tenant *mappingv1.Tenant) (Books, CRM, error) {
 		b, c, err := connect(ctx, tenant)
 		flaky.Books = b
@@ -390,6 +425,12 @@ func TestInterruptedImportResumesExactly(t *testing.T) {
 	if err := w.pullWith(r, bus.KindImport, id); err == nil {
 		t.Fatal("the first delivery should stop at the failure")
 	}
+	if flaky.failed != 3 {
+		t.Fatalf("the failing relation was tried %d times, want 3", flaky.failed)
+	}
+	flaky.mu.Lock()
+	flaky.failing = "-" // the connection is back
+	flaky.mu.Unlock()
 	r = w.startRun(bus.KindImport, id)
 	if err := w.pullWith(r, bus.KindImport, id); err != nil {
 		t.Fatalf("redelivery: %v", err)

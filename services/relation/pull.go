@@ -57,7 +57,7 @@ func (s *syncer) pull(ctx context.Context, tenant *mappingv1.Tenant, cmd *events
 	if concurrency <= 0 {
 		concurrency = defaultConcurrency
 	}
-	return run.Process(ctx, syncrun.Plan{Cursor: syncrun.CursorRelationRun, Concurrency: concurrency, Prepare: p.prepare}, len(entries), p.one)
+	return run.Process(ctx, syncrun.Plan{Cursor: syncrun.CursorRelationRun, Concurrency: concurrency, Prepare: p.prepare, RetryBase: s.retryBase}, len(entries), p.one)
 }
 
 // pullRun is one run's shared state.

@@ -31,6 +31,9 @@ type syncer struct {
 	log    *slog.Logger
 	// concurrency is how many relations a run handles at once. Default 8.
 	concurrency int
+	// retryBase is the first wait before a relation that failed transiently is tried again
+	// within a run (syncrun.Plan.RetryBase); 0 is the default.
+	retryBase time.Duration
 	// linked, when set, is told of every Tribe relation that got linked to e-Boekhouden, so the
 	// invoices waiting for that customer are tried again.
 	linked func(ctx context.Context, tenant string, kind record.Kind, tribeID string)
