@@ -1,6 +1,7 @@
 package ebsim
 
 import (
+	"bytes"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -221,7 +222,7 @@ func (s *Simulator) admState(w http.ResponseWriter, r *http.Request) {
 			b = relationJSON(b, rel)
 			if !rel.StoredAt.IsZero() {
 				// The API's JSON plus when it was last written, for latency measurements.
-				b = append(b[:len(b)-1], `,"storedAt":"`...)
+				b = append(bytes.TrimRight(b, "}\n"), `,"storedAt":"`...)
 				b = append(rel.StoredAt.AppendFormat(b, time.RFC3339Nano), `"}`...)
 			}
 		}

@@ -424,6 +424,9 @@ func (a *admin) newRelationCode() string {
 }
 
 func (a *admin) addRelation(rel *relation) {
+	if rel.StoredAt.IsZero() {
+		rel.StoredAt = time.Now()
+	}
 	a.relations = insertSorted(a.relations, rel, func(r *relation) int64 { return r.ID })
 	a.relByID[rel.ID] = rel
 	a.relByCode[strings.ToUpper(rel.Code)] = rel

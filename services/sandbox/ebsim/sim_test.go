@@ -589,6 +589,14 @@ func TestAdminAPI(t *testing.T) {
 	}
 	if st, b := call("GET", "/admins/"+info.ID+"/state?kind=relations", ""); st != 200 || !strings.Contains(string(b), `"iban":"NL`) {
 		t.Errorf("state: %d %.200s", st, b)
+	} else {
+		var rels []struct {
+			ID       int64     `json:"id"`
+			StoredAt time.Time `json:"storedAt"`
+		}
+		if err := json.Unmarshal(b, &rels); err != nil || len(rels) != 25 || rels[0].StoredAt.IsZero() {
+			t.Errorf("state is not a list of relations with storedAt: %v %.300s", err, b)
+		}
 	}
 	if st, _ := call("PUT", "/admins/"+info.ID+"/faults", `{"next429":2,"latency":"1ms"}`); st != 200 {
 		t.Errorf("faults: %d", st)
