@@ -243,16 +243,23 @@ func TestWalkingSkeletonSchedulerAndRunNow(t *testing.T) {
 			t.Fatalf("status: %d %v", code, body)
 		}
 		kinds := map[string]int{}
-		history, _ := body["history"].([]any)
-		for _, h := range history {
+		history, _ := body["history"].(map[string]any)
+		entries, _ := history["entries"].([]any)
+		for _, h := range entries {
 			if e := h.(map[string]any); e["code"] == "run_skipped" {
 				kinds[fmt.Sprint(e["kind"])]++
 			}
 		}
 		return kinds
 	}
+	var k, skipped map[string]int
+	defer func() {
+		if t.Failed() {
+			t.Logf("finished %v, skipped %v", k, skipped)
+		}
+	}()
 	eventually(t, "a scheduled run of every kind", 30*time.Second, func() bool {
-		k, skipped := finishedKinds(), skippedKinds()
+		k, skipped = finishedKinds(), skippedKinds()
 		return k["relation"]+skipped["relation"] == 1 && k["relation-scan"]+skipped["relation-scan"] == 1 && k["tribe-scan"] == 1 && k["product"] == 1 && k["payment"] == 1
 	})
 
