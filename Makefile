@@ -70,7 +70,7 @@ generate-check:
 ## build: compile every service binary into bin/
 build:
 	$(GO) build -o bin/ ./services/gateway ./services/scheduler ./services/relation ./services/product \
-	  ./services/invoice ./services/payment ./services/mapping ./services/sandbox
+	  ./services/invoice ./services/payment ./services/mapping ./services/sandbox ./services/admin
 
 ## bench: the Go benchmarks of every module
 bench:

@@ -62,6 +62,17 @@ const (
 	EntityPersonCustomer = "Relationship_Person_CommercialRelationship_Customer"
 )
 
+// EntityTypes maps the dotted Tribe entity types koppel registers webhooks for (at activation)
+// to the entity sets their events are published as (by the gateway); deliveries of other types
+// are accepted and dropped.
+var EntityTypes = map[string]string{
+	"Relation.Organization": EntityOrganization,
+	"Relation.Person":       EntityPerson,
+	"Activity.Invoice":      EntityInvoice,
+	"Relationship.Organization.CommercialRelationship.Customer": EntityOrgCustomer,
+	"Relationship.Person.CommercialRelationship.Customer":       EntityPersonCustomer,
+}
+
 // workerConsumers are the worker consumers of the default shard; a named shard has the same ones
 // with its name appended to durable name and filter subjects.
 var workerConsumers = []ConsumerSpec{

@@ -1,6 +1,7 @@
 // Package stack runs the whole koppel system on one machine, every service as a real process:
-// an embedded NATS JetStream server, a Redis server, the mapping service, the gateway, the
-// scheduler, the four workers and the sandbox simulators. `make run` uses it for the local stack
+// an embedded NATS JetStream server, a Redis server, the mapping service, the gateway (webhooks),
+// the admin service (admin API and console), the scheduler, the four workers and the sandbox
+// simulators. `make run` uses it for the local stack
 // and the end-to-end tests use it to test services as they run in production, including killing
 // and restarting them.
 package stack
@@ -31,7 +32,7 @@ import (
 )
 
 // Services in start order: mapping first, as every other service needs it.
-var Services = []string{"sandbox", "mapping", "gateway", "scheduler", "relation", "product", "invoice", "payment"}
+var Services = []string{"sandbox", "mapping", "gateway", "admin", "scheduler", "relation", "product", "invoice", "payment"}
 
 // Options configure a stack.
 type Options struct {
@@ -41,10 +42,12 @@ type Options struct {
 	DataDir string
 	// RedisURL uses an existing Redis instead of starting one.
 	RedisURL string
-	// GatewayAddr and SandboxAddr are the user-facing addresses; default 127.0.0.1:0 (a free port).
+	// GatewayAddr, AdminAddr and SandboxAddr are the user-facing addresses; default 127.0.0.1:0
+	// (a free port).
 	GatewayAddr string
+	AdminAddr   string
 	SandboxAddr string
-	// AdminToken is the gateway's admin bearer token; default a random one.
+	// AdminToken is the admin API's bearer token; default a random one.
 	AdminToken string
 	// Env adds or overrides variables of every service (for example KOPPEL_LOG_LEVEL).
 	Env map[string]string
@@ -61,7 +64,7 @@ type Stack struct {
 	Redis      *localinfra.Redis
 	RedisURL   string
 	AdminToken string
-	// Addrs are the main address of each service: the gateway's and sandbox's HTTP, the
+	// Addrs are the main address of each service: the gateway's, admin's and sandbox's HTTP, the
 	// mapping's gRPC; OpsAddrs their ops servers.
 	Addrs    map[string]string
 	OpsAddrs map[string]string
@@ -78,7 +81,7 @@ type Stack struct {
 
 // callers are the identities the stack gives out: every service that calls the mapping
 // service, and the operator for the tests' own calls.
-var callers = []string{"gateway", "scheduler", "relation", "product", "invoice", "payment", "operator"}
+var callers = []string{"admin", "gateway", "scheduler", "relation", "product", "invoice", "payment", "operator"}
 
 // DialMapping connects to the stack's mapping service as the operator, who may call every
 // method.
@@ -282,6 +285,8 @@ func (s *Stack) startService(ctx context.Context, name, keys string) error {
 	switch name {
 	case "gateway":
 		s.Addrs[name], err = freeAddr(addrOr(s.opts.GatewayAddr))
+	case "admin":
+		s.Addrs[name], err = freeAddr(addrOr(s.opts.AdminAddr))
 	case "sandbox":
 		s.Addrs[name], err = freeAddr(addrOr(s.opts.SandboxAddr))
 	case "mapping":
@@ -298,7 +303,7 @@ func (s *Stack) startService(ctx context.Context, name, keys string) error {
 	}
 	s.mappingEnv(name, env)
 	switch name {
-	case "gateway", "relation", "product", "invoice", "payment":
+	case "admin", "relation", "product", "invoice", "payment":
 		// The tenants' systems are the sandbox, on the loopback address: allow exactly it.
 		if sb := s.Addrs["sandbox"]; sb != "" {
 			env["KOPPEL_OUTBOUND_HOSTS"] = "http://" + sb
@@ -312,6 +317,8 @@ func (s *Stack) startService(ctx context.Context, name, keys string) error {
 		env["KOPPEL_GRPC_ADDR"], env["KOPPEL_REDIS_URL"], env["KOPPEL_ENCRYPTION_KEYS"] = s.Addrs["mapping"], s.RedisURL, keys
 	case "gateway":
 		env["KOPPEL_HTTP_ADDR"] = s.Addrs["gateway"]
+	case "admin":
+		env["KOPPEL_HTTP_ADDR"] = s.Addrs["admin"]
 		env["KOPPEL_ADMIN_TOKEN_HASHES"] = httpapi.HashToken(s.AdminToken)
 		env["KOPPEL_PUBLIC_URL"] = "http://" + s.Addrs["gateway"]
 	case "scheduler":

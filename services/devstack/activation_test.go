@@ -14,8 +14,8 @@ import (
 func TestActivationEndToEnd(t *testing.T) {
 	s := startStack(t, "scheduler")
 	sandbox := "http://" + s.Addrs["sandbox"]
-	gateway := "http://" + s.Addrs["gateway"]
-	admin := &client{t: t, base: gateway, token: s.AdminToken}
+	adminURL := "http://" + s.Addrs["admin"]
+	admin := &client{t: t, base: adminURL, token: s.AdminToken}
 
 	simPost := func(path string, body, out any) {
 		t.Helper()
@@ -66,7 +66,7 @@ func TestActivationEndToEnd(t *testing.T) {
 		t.Fatalf("wrong Tribe secret: %d %v", code, body)
 	}
 	// The right ones through koppelctl, the secrets in its environment.
-	url := gateway
+	url := adminURL
 	t.Setenv("KOPPEL_EBOEKHOUDEN_TOKEN", adm.AccessToken)
 	t.Setenv("KOPPEL_TRIBE_CLIENT_SECRET", env.ClientSecret)
 	if out, code := koppelctl(t, url, s.AdminToken, "", "tenants", "credentials", "jansen", "-eboekhouden-url", sandbox+"/eboekhouden",
@@ -137,7 +137,7 @@ func TestActivationEndToEnd(t *testing.T) {
 	}
 	types := map[string]bool{}
 	for _, h := range hooks {
-		if h.WebhookURL != gateway+"/webhooks/tribe/jansen" {
+		if h.WebhookURL != "http://"+s.Addrs["gateway"]+"/webhooks/tribe/jansen" {
 			t.Errorf("webhook %s to %s", h.EntityType, h.WebhookURL)
 		}
 		types[h.EntityType] = true

@@ -43,7 +43,7 @@ var demoUnits = []map[string]string{{"code": "BOX", "name": "Doos"}, {"code": "K
 // admin API (credentials, configuration, links, activate), which starts the initial import.
 func seedTenant(ctx context.Context, s *stack.Stack, spec sandboxSpec) error {
 	sb := "http://" + s.Addrs["sandbox"]
-	gw := "http://" + s.Addrs["gateway"]
+	gw := "http://" + s.Addrs["admin"]
 	var adm struct{ ID, AccessToken string }
 	if err := call(ctx, "POST", sb+"/eboekhouden/_sim/admins", "", map[string]any{"company": spec.company, "relations": spec.relations, "products": spec.products, "seed": spec.seed}, &adm); err != nil {
 		return fmt.Errorf("create e-Boekhouden administration: %w", err)

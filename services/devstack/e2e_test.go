@@ -160,7 +160,7 @@ const handled = `koppel_bus_messages_total{consumer="relation-evt",outcome="term
 
 func TestWalkingSkeletonWebhookToWorker(t *testing.T) {
 	s := startStack(t, "scheduler")
-	admin := &client{t: t, base: "http://" + s.Addrs["gateway"], token: s.AdminToken}
+	admin := &client{t: t, base: "http://" + s.Addrs["admin"], token: s.AdminToken}
 	if code, _ := (&client{t: t, base: admin.base, token: "wrong"}).do("GET", "/admin/v1/tenants", nil); code != 401 {
 		t.Fatalf("wrong admin token: %d", code)
 	}
@@ -214,7 +214,7 @@ func TestWalkingSkeletonWebhookToWorker(t *testing.T) {
 
 func TestWalkingSkeletonSchedulerAndRunNow(t *testing.T) {
 	s := startStack(t)
-	admin := &client{t: t, base: "http://" + s.Addrs["gateway"], token: s.AdminToken}
+	admin := &client{t: t, base: "http://" + s.Addrs["admin"], token: s.AdminToken}
 	setUpTenant(t, admin, "acme", "whsec")
 
 	// finishedKinds counts finished runs per kind: the tenant has no credentials, so every

@@ -260,7 +260,7 @@ func TestPartialPaymentKeepsTheInvoiceSent(t *testing.T) {
 		_, err := st.invoiceLink(t, id)
 		return err == nil && len(st.openItems(t, number)) == 1
 	})
-	admin := &client{t: t, base: "http://" + s.Addrs["gateway"], token: s.AdminToken}
+	admin := &client{t: t, base: "http://" + s.Addrs["admin"], token: s.AdminToken}
 	runPayments := func() {
 		t.Helper()
 		code, body := admin.do("POST", "/admin/v1/tenants/demo/sync/payment", nil)

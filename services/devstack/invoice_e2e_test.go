@@ -87,7 +87,7 @@ func TestSentInvoiceToPaidEndToEnd(t *testing.T) {
 
 	// The bookkeeper processes the bank statement; the next payment run marks it Paid.
 	sandboxJSON(t, s, "POST", "/eboekhouden/_sim/admins/"+ebAdmin+"/payments", map[string]string{"invoiceNumber": number}, nil)
-	admin := &client{t: t, base: "http://" + s.Addrs["gateway"], token: s.AdminToken}
+	admin := &client{t: t, base: "http://" + s.Addrs["admin"], token: s.AdminToken}
 	if code, body := admin.do("POST", "/admin/v1/tenants/demo/sync/payment", nil); code != 202 {
 		t.Fatalf("run payments: %d %v", code, body)
 	}

@@ -102,8 +102,8 @@ func TestInvoicePushAndLinksEndToEnd(t *testing.T) {
 		r := st.run(t, "import")
 		return r != nil && r.Status == mappingv1.RunStatus_RUN_STATUS_SUCCEEDED
 	})
-	admin := &client{t: t, base: "http://" + s.Addrs["gateway"], token: s.AdminToken}
-	url := "http://" + s.Addrs["gateway"]
+	admin := &client{t: t, base: "http://" + s.Addrs["admin"], token: s.AdminToken}
+	url := "http://" + s.Addrs["admin"]
 	ctl := func(args ...string) (string, int) { return koppelctl(t, url, s.AdminToken, "", args...) }
 	sb := func(method, path string, body, out any) { sandboxJSON(t, s, method, path, body, out) }
 	show := func(id string) shownInvoice {

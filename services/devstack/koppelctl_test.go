@@ -34,7 +34,7 @@ func koppelctl(t *testing.T, url, token, stdin string, args ...string) (string, 
 
 func TestKoppelctlAgainstTheStack(t *testing.T) {
 	s := startStack(t, "scheduler")
-	url := "http://" + s.Addrs["gateway"]
+	url := "http://" + s.Addrs["admin"]
 	ctl := func(stdin string, args ...string) (string, int) {
 		return koppelctl(t, url, s.AdminToken, stdin, args...)
 	}

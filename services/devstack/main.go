@@ -20,7 +20,8 @@ import (
 
 type devConfig struct {
 	RedisURL    string `env:"REDIS_URL" help:"Use this Redis instead of starting one (make run only)."`
-	GatewayAddr string `env:"KOPPEL_DEV_GATEWAY_ADDR" default:"127.0.0.1:8080" help:"Gateway address of the local stack (make run only)."`
+	GatewayAddr string `env:"KOPPEL_DEV_GATEWAY_ADDR" default:"127.0.0.1:8080" help:"Gateway (webhook) address of the local stack (make run only)."`
+	AdminAddr   string `env:"KOPPEL_DEV_ADMIN_ADDR" default:"127.0.0.1:8082" help:"Admin API and console address of the local stack (make run only)."`
 	SandboxAddr string `env:"KOPPEL_DEV_SANDBOX_ADDR" default:"127.0.0.1:8081" help:"Sandbox simulators' address of the local stack (make run only)."`
 	AdminToken  string `env:"KOPPEL_DEV_ADMIN_TOKEN" default:"koppel-dev-token" help:"Admin API bearer token of the local stack (make run only)."`
 	DataDir     string `env:"KOPPEL_DEV_DATA_DIR" default:".run" help:"Where the local stack keeps NATS and Redis data and logs (make run only)."`
@@ -62,7 +63,7 @@ func realMain() error {
 	fmt.Println("starting NATS, Redis and every service ...")
 	s, err := stack.Start(ctx, stack.Options{
 		BinDir: binDir, DataDir: dataDir, RedisURL: cfg.RedisURL,
-		GatewayAddr: cfg.GatewayAddr, SandboxAddr: cfg.SandboxAddr, AdminToken: cfg.AdminToken,
+		GatewayAddr: cfg.GatewayAddr, AdminAddr: cfg.AdminAddr, SandboxAddr: cfg.SandboxAddr, AdminToken: cfg.AdminToken,
 		Env:  map[string]string{"KOPPEL_LOG_LEVEL": cfg.LogLevel},
 		Logs: os.Stdout,
 	})
@@ -87,7 +88,7 @@ func realMain() error {
 		if tenant, err := seedDemo(ctx, s); err != nil {
 			fmt.Println("demo tenant not created (it may exist from an earlier run):", err)
 		} else {
-			fmt.Printf("demo tenant %q created and activated; its import is running:\n  KOPPEL_TOKEN=%s go run ./services/koppelctl status %s -watch\n\n", tenant, s.AdminToken, tenant)
+			fmt.Printf("demo tenant %q created and activated; its import is running:\n  KOPPEL_TOKEN=%s KOPPEL_URL=http://%s go run ./services/koppelctl status %s -watch\n\n", tenant, s.AdminToken, s.Addrs["admin"], tenant)
 		}
 	}
 	<-ctx.Done()
@@ -98,15 +99,16 @@ func printEndpoints(s *stack.Stack, dataDir string) {
 	fmt.Printf(`
 koppel is running. Ctrl-C stops everything.
 
-  gateway (webhooks, admin API)   http://%[1]s
+  gateway (Tribe webhooks)        http://%[1]s
+  admin API                       http://%[8]s/admin/v1
     admin token                   %[2]s
-    try                           curl -H 'Authorization: Bearer %[2]s' http://%[1]s/admin/v1/tenants
+    try                           curl -H 'Authorization: Bearer %[2]s' http://%[8]s/admin/v1/tenants
   sandbox simulators              http://%[3]s
   mapping gRPC                    %[4]s
   NATS                            %[5]s
   Redis                           %[6]s
   logs                            %[7]s
-`, s.Addrs["gateway"], s.AdminToken, s.Addrs["sandbox"], s.Addrs["mapping"], s.NATS.URL(), config.RedactURL(s.RedisURL), filepath.Join(dataDir, "logs"))
+`, s.Addrs["gateway"], s.AdminToken, s.Addrs["sandbox"], s.Addrs["mapping"], s.NATS.URL(), config.RedactURL(s.RedisURL), filepath.Join(dataDir, "logs"), s.Addrs["admin"])
 	fmt.Println("\n  ops endpoints (/metrics, /healthz, /readyz):")
 	for _, name := range stack.Services {
 		fmt.Printf("    %-10s http://%s\n", name, s.OpsAddrs[name])

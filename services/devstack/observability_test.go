@@ -435,7 +435,7 @@ func TestDashboardsAndRulesQueryExportedMetrics(t *testing.T) {
 	start := time.Now()
 	s := startStackEnv(t, map[string]string{"KOPPEL_TRIBE_RATE": "1000", "KOPPEL_EBOEKHOUDEN_RATE": "1000"})
 	ctx := context.Background()
-	admin := &client{t: t, base: "http://" + s.Addrs["gateway"], token: s.AdminToken}
+	admin := &client{t: t, base: "http://" + s.Addrs["admin"], token: s.AdminToken}
 
 	// A tenant without credentials: its webhook event ends in an issue.
 	setUpTenant(t, admin, "acme", "whsec")

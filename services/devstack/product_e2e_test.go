@@ -121,7 +121,7 @@ type wantProduct struct {
 func TestProductsPulledFromEBoekhoudenEndToEnd(t *testing.T) {
 	s := startStackEnv(t, map[string]string{"KOPPEL_TRIBE_RATE": "1000", "KOPPEL_EBOEKHOUDEN_RATE": "1000"}, "scheduler")
 	st := newSandboxTenant(t, s, "acme", 0)
-	admin := &client{t: t, base: "http://" + s.Addrs["gateway"], token: s.AdminToken}
+	admin := &client{t: t, base: "http://" + s.Addrs["admin"], token: s.AdminToken}
 	bk := newBookkeeper(t, s, st.ebAdmin)
 	units := bk.ids("/v1/unit", "singular")
 	ledgers := bk.ids("/v1/ledger", "code")

@@ -139,7 +139,7 @@ func TestImportSurvivesTheRelationServiceBeingKilled(t *testing.T) {
 	// The e-Boekhouden simulator's rate limit makes the import take long enough to kill it midway.
 	s := startStackEnv(t, map[string]string{"KOPPEL_SANDBOX_EBOEKHOUDEN_RATE": "150", "KOPPEL_TRIBE_RATE": "1000", "KOPPEL_EBOEKHOUDEN_RATE": "1000"}, "scheduler")
 	st := newSandboxTenant(t, s, "acme", 400)
-	admin := &client{t: t, base: "http://" + s.Addrs["gateway"], token: s.AdminToken}
+	admin := &client{t: t, base: "http://" + s.Addrs["admin"], token: s.AdminToken}
 	if code, body := admin.do("POST", "/admin/v1/tenants/acme/sync/import", nil); code != 202 {
 		t.Fatalf("start import: %d %v", code, body)
 	}
@@ -187,7 +187,7 @@ func TestWebhookStormPushesEachChangeOnce(t *testing.T) {
 	if _, err := st.m.PutSecret(context.Background(), &mappingv1.PutSecretRequest{TenantId: "acme", Name: "webhook_secret", Value: []byte("whsec")}); err != nil {
 		t.Fatal(err)
 	}
-	admin := &client{t: t, base: "http://" + s.Addrs["gateway"], token: s.AdminToken}
+	admin := &client{t: t, base: "http://" + s.Addrs["admin"], token: s.AdminToken}
 	admin.do("POST", "/admin/v1/tenants/acme/sync/import", nil)
 	eventually(t, "the import", 30*time.Second, func() bool {
 		r := st.run(t, "import")

@@ -18,7 +18,7 @@ import (
 func TestTribeScanCatchesLostWebhooks(t *testing.T) {
 	s := startStackEnv(t, map[string]string{"KOPPEL_TRIBE_RATE": "1000", "KOPPEL_EBOEKHOUDEN_RATE": "1000"}, "scheduler")
 	st := demoTenant(t, s)
-	admin := &client{t: t, base: "http://" + s.Addrs["gateway"], token: s.AdminToken}
+	admin := &client{t: t, base: "http://" + s.Addrs["admin"], token: s.AdminToken}
 	// A draft invoice of a customer e-Boekhouden knows (its webhooks still delivered).
 	draft := draftInvoiceOfLinkedCustomer(t, st)
 	waitIdle(t, s)

@@ -47,16 +47,6 @@ func (c *tribeCodec) Verify(secret, body []byte, header http.Header) error {
 	return c.verifier.VerifyRequest(secret, body, header)
 }
 
-// entitySets maps Tribe's dotted types to the entity sets koppel syncs; deliveries of other
-// types are accepted and dropped.
-var entitySets = map[string]string{
-	"Relation.Organization": bus.EntityOrganization,
-	"Relation.Person":       bus.EntityPerson,
-	"Activity.Invoice":      bus.EntityInvoice,
-	"Relationship.Organization.CommercialRelationship.Customer": bus.EntityOrgCustomer,
-	"Relationship.Person.CommercialRelationship.Customer":       bus.EntityPersonCustomer,
-}
-
 var actions = map[webhook.Action]eventsv1.ChangeAction{
 	webhook.ActionCreate: eventsv1.ChangeAction_CHANGE_ACTION_CREATED,
 	webhook.ActionUpdate: eventsv1.ChangeAction_CHANGE_ACTION_UPDATED,
@@ -76,7 +66,7 @@ func (c *tribeCodec) Decode(body []byte, registered func(webhookID string) strin
 		if typ == "" && registered != nil {
 			typ = registered(e.WebhookID)
 		}
-		set, ok := entitySets[typ]
+		set, ok := bus.EntityTypes[typ]
 		if !ok {
 			continue
 		}

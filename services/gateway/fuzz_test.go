@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"testing"
 
+	"github.com/koppel/koppel/pkg/bus"
 	"github.com/koppel/koppel/pkg/tribe/webhook"
 )
 
@@ -48,7 +49,7 @@ func FuzzCodecDecode(f *testing.F) {
 		f.Fatal(err)
 	}
 	sets := map[string]bool{}
-	for _, s := range entitySets {
+	for _, s := range bus.EntityTypes {
 		sets[s] = true
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {

@@ -1,5 +1,6 @@
-// Command gateway is koppel's HTTP edge: it takes Tribe webhooks and turns each event into a bus
-// message, and it serves the admin API (tenants, activation, status, run-now, dead letters).
+// Command gateway is koppel's public edge: it takes Tribe's webhooks, checks them, and turns each
+// event into a bus message, answering 2xx only once JetStream stored it. It does nothing else,
+// so it is small and scales on webhook traffic alone; the admin API is the admin service.
 package main
 
 import (
@@ -12,23 +13,16 @@ import (
 
 	"github.com/koppel/koppel/pkg/bus"
 	"github.com/koppel/koppel/pkg/deps"
-	"github.com/koppel/koppel/pkg/httpapi"
 	"github.com/koppel/koppel/pkg/service"
-	"github.com/koppel/koppel/pkg/tenantclients"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 type config struct {
 	service.Common
 	deps.Config
-	// The clients that check credentials, read the configuration and rebuild: their outbound
-	// guard above all.
-	tenantclients.Options
-	HTTPAddr         string   `env:"KOPPEL_HTTP_ADDR" default:":8080" help:"Address of the webhook intake and the admin API."`
-	PublicURL        string   `env:"KOPPEL_PUBLIC_URL" default:"http://localhost:8080" help:"URL at which Tribe reaches the gateway; webhooks are registered as <url>/webhooks/tribe/<tenant>."`
-	AdminTokenHashes []string `env:"KOPPEL_ADMIN_TOKEN_HASHES" required:"true" help:"SHA-256 hashes (hex) of the admin API's bearer tokens, comma-separated."`
-	SignatureHeader  string   `env:"KOPPEL_WEBHOOK_SIGNATURE_HEADER" default:"X-Tribe-Signature" help:"Header that carries the Tribe webhook signature."`
-	SignatureScheme  string   `env:"KOPPEL_WEBHOOK_SIGNATURE_SCHEME" default:"hmac-sha512-base64" help:"How Tribe signs webhooks: hmac-sha512-base64, hmac-sha512-hex or hmac-sha256-base64."`
+	HTTPAddr        string `env:"KOPPEL_HTTP_ADDR" default:":8080" help:"Address of the webhook intake."`
+	SignatureHeader string `env:"KOPPEL_WEBHOOK_SIGNATURE_HEADER" default:"X-Tribe-Signature" help:"Header that carries the Tribe webhook signature."`
+	SignatureScheme string `env:"KOPPEL_WEBHOOK_SIGNATURE_SCHEME" default:"hmac-sha512-base64" help:"How Tribe signs webhooks: hmac-sha512-base64, hmac-sha512-hex or hmac-sha256-base64."`
 	// WebhookConcurrency and ReplayWindow are the intake's limits (intakeOptions).
 	WebhookConcurrency int           `env:"KOPPEL_WEBHOOK_CONCURRENCY" default:"32" help:"Webhook deliveries the gateway reads and handles at once; beyond it it answers 503 with Retry-After."`
 	ReplayWindow       time.Duration `env:"KOPPEL_WEBHOOK_REPLAY_WINDOW" default:"5m" help:"A delivery whose own timestamp is further than this from the gateway's clock is refused (a replay); 0 turns the check off. At most half of KOPPEL_EVENT_DEDUP_WINDOW."`
@@ -43,12 +37,6 @@ func (c *config) replayWindow() time.Duration {
 }
 
 func (c *config) Validate() error {
-	if _, err := httpapi.NewBearerAuth(c.AdminTokenHashes); err != nil {
-		return fmt.Errorf("KOPPEL_ADMIN_TOKEN_HASHES: %w", err)
-	}
-	if err := checkURL(c.PublicURL); err != nil {
-		return fmt.Errorf("KOPPEL_PUBLIC_URL: %w", err)
-	}
 	if c.SignatureHeader == "" {
 		return errors.New("KOPPEL_WEBHOOK_SIGNATURE_HEADER: required")
 	}
@@ -77,10 +65,6 @@ func realMain(ctx context.Context, env *service.Env, cfg *config) error {
 	if err != nil {
 		return fmt.Errorf("config: KOPPEL_WEBHOOK_SIGNATURE_SCHEME: %w", err)
 	}
-	auth, err := httpapi.NewBearerAuth(cfg.AdminTokenHashes)
-	if err != nil {
-		return err
-	}
 	d, err := deps.Connect(ctx, env, cfg.Config)
 	if err != nil {
 		return err
@@ -95,20 +79,6 @@ func realMain(ctx context.Context, env *service.Env, cfg *config) error {
 	mux := http.NewServeMux()
 	mux.Handle("POST /webhooks/tribe/{tenant}", newWebhooks(d.Mapping, d.Publisher, codec, env.Log,
 		intakeOptions{Concurrency: cfg.WebhookConcurrency, ReplayWindow: cfg.replayWindow()}))
-	a := &admin{mapping: d.Mapping, pub: d.Publisher, dlq: bus.NewDeadLetters(d.JS, d.Shards), log: env.Log, now: time.Now, clients: cfg.Options}
-	a.routes(mux, auth)
-	clients, err := tenantclients.New(d.Mapping, cfg.Options)
-	if err != nil {
-		return fmt.Errorf("tenant clients: %w", err)
-	}
-	defer func() {
-		// End the tenants' e-Boekhouden sessions, but do not hold up the shutdown for it.
-		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		clients.Close(closeCtx)
-	}()
-	act := &activation{admin: a, accounts: newClientAccounts(clients), publicURL: cfg.PublicURL}
-	act.routes(mux, auth)
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {

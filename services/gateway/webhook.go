@@ -14,6 +14,7 @@ import (
 
 	"github.com/koppel/koppel/pkg/bus"
 	"github.com/koppel/koppel/pkg/httpapi"
+	"github.com/koppel/koppel/pkg/tenantsettings"
 	eventsv1 "github.com/koppel/koppel/proto/koppel/events/v1"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,9 +26,6 @@ import (
 
 // errStreamFull marks a publish refused because the events stream reached its limit.
 var errStreamFull = errors.New("the events stream is full")
-
-// SecretWebhook is the name of the tenant secret that Tribe signs deliveries with.
-const SecretWebhook = "webhook_secret"
 
 var webhooksTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 	Name: "koppel_gateway_webhooks_total",
@@ -274,21 +272,17 @@ func (h *webhooks) stale(events []tribeEvent) (tribeEvent, bool) {
 	return tribeEvent{}, false
 }
 
-// LinkWebhook prefixes the tenant-settings link that records a webhook registration's entity
-// type: "webhook:<id>" -> "Relation.Organization".
-const LinkWebhook = "webhook:"
-
 // secret returns the secret Tribe signs the deliveries of a webhook registration with: each
 // registration has its own ("webhook_secret_<id>"); "webhook_secret" serves registrations made
 // by hand.
 func (h *webhooks) secret(ctx context.Context, tenant, webhookID string) (*mappingv1.GetSecretResponse, error) {
 	if webhookID != "" {
-		res, err := h.mapping.GetSecret(ctx, &mappingv1.GetSecretRequest{TenantId: tenant, Name: webhookSecretName(webhookID)})
+		res, err := h.mapping.GetSecret(ctx, &mappingv1.GetSecretRequest{TenantId: tenant, Name: tenantsettings.WebhookSecret(webhookID)})
 		if status.Code(err) != codes.NotFound && status.Code(err) != codes.InvalidArgument {
 			return res, err
 		}
 	}
-	return h.mapping.GetSecret(ctx, &mappingv1.GetSecretRequest{TenantId: tenant, Name: SecretWebhook})
+	return h.mapping.GetSecret(ctx, &mappingv1.GetSecretRequest{TenantId: tenant, Name: tenantsettings.SecretWebhook})
 }
 
 // peekWebhookID reads the webhookId of a delivery (the first envelope of a batch) before the
@@ -336,7 +330,7 @@ func (r *registrations) entityType(webhookID string) string {
 			r.links = map[string]string{}
 		}
 	}
-	return r.links[LinkWebhook+webhookID]
+	return r.links[tenantsettings.WebhookPrefix+webhookID]
 }
 
 func (h *webhooks) publish(ctx context.Context, tenant string, events []tribeEvent) error {

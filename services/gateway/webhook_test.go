@@ -22,6 +22,7 @@ import (
 	kconfig "github.com/koppel/koppel/pkg/config"
 	"github.com/koppel/koppel/pkg/httpapi"
 	"github.com/koppel/koppel/pkg/localinfra"
+	"github.com/koppel/koppel/pkg/tenantsettings"
 	"github.com/koppel/koppel/pkg/tribe/webhook"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
 	"github.com/koppel/koppel/services/mapping/mappingtest"
@@ -58,7 +59,7 @@ func newIntakeWith(t *testing.T, opts intakeOptions) *intake {
 	if _, err := m.Client.CreateTenant(ctx, &mappingv1.CreateTenantRequest{Tenant: &mappingv1.Tenant{Id: "nosecret"}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.Client.PutSecret(ctx, &mappingv1.PutSecretRequest{TenantId: "acme", Name: SecretWebhook, Value: []byte("whsec")}); err != nil {
+	if _, err := m.Client.PutSecret(ctx, &mappingv1.PutSecretRequest{TenantId: "acme", Name: tenantsettings.SecretWebhook, Value: []byte("whsec")}); err != nil {
 		t.Fatal(err)
 	}
 	codec, _ := newTribeCodec("X-Tribe-Signature", "hmac-sha512-base64")

@@ -86,7 +86,7 @@ func main() {
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("koppelctl", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	url := fs.String("url", envOr("KOPPEL_URL", "http://127.0.0.1:8080"), "gateway URL (env KOPPEL_URL)")
+	url := fs.String("url", envOr("KOPPEL_URL", "http://127.0.0.1:8082"), "admin API URL (env KOPPEL_URL)")
 	tokenFile := fs.String("token-file", envOr("KOPPEL_TOKEN_FILE", ""), "file holding the admin bearer token (env KOPPEL_TOKEN_FILE); else env KOPPEL_TOKEN")
 	output := fs.String("o", "table", "output: table or json")
 	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }

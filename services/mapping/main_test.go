@@ -45,7 +45,7 @@ func sha256Hex(s string) string {
 
 // TestUnauthenticatedCallsAreRefused runs the mapping service as its main does, with callers'
 // tokens: an anonymous call, or one with an unknown token, is refused before it reads anything;
-// the scheduler, whose code never reads secrets, may not call GetSecret; the gateway may.
+// the scheduler, whose code never reads secrets, may not call GetSecret; the admin service may.
 func TestUnauthenticatedCallsAreRefused(t *testing.T) {
 	rs, err := localinfra.StartRedisServer(t.TempDir())
 	if err != nil {
@@ -58,7 +58,7 @@ func TestUnauthenticatedCallsAreRefused(t *testing.T) {
 	}
 	cfg := &config{Common: service.Common{ShutdownTimeout: 5 * time.Second}, GRPCAddr: fmt.Sprintf("127.0.0.1:%d", port),
 		RedisURL: "redis://" + rs.Addr + "/0", EncryptionKeys: mappingtest.TestKeys,
-		CallerTokenHashes: []string{"gateway:" + sha256Hex("gw-token"), "scheduler:" + sha256Hex("sched-token")}}
+		CallerTokenHashes: []string{"admin:" + sha256Hex("admin-token"), "scheduler:" + sha256Hex("sched-token")}}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -87,19 +87,19 @@ func TestUnauthenticatedCallsAreRefused(t *testing.T) {
 		t.Cleanup(func() { _ = c.Close() })
 		return c
 	}
-	gateway := dial(mapping.WithToken("gw-token"))
+	admin := dial(mapping.WithToken("admin-token"))
 	// Wait for the service, and store a secret worth stealing.
 	deadline := time.Now().Add(30 * time.Second)
-	for gateway.Ready(ctx) != nil {
+	for admin.Ready(ctx) != nil {
 		if time.Now().After(deadline) {
 			t.Fatal("the mapping service did not come up")
 		}
 		runtime.Gosched()
 	}
-	if _, err := gateway.CreateTenant(ctx, &mappingv1.CreateTenantRequest{Tenant: &mappingv1.Tenant{Id: "acme"}}); err != nil {
+	if _, err := admin.CreateTenant(ctx, &mappingv1.CreateTenantRequest{Tenant: &mappingv1.Tenant{Id: "acme"}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := gateway.PutSecret(ctx, &mappingv1.PutSecretRequest{TenantId: "acme", Name: "webhook_secret", Value: []byte("whsec")}); err != nil {
+	if _, err := admin.PutSecret(ctx, &mappingv1.PutSecretRequest{TenantId: "acme", Name: "webhook_secret", Value: []byte("whsec")}); err != nil {
 		t.Fatal(err)
 	}
 	get := &mappingv1.GetSecretRequest{TenantId: "acme", Name: "webhook_secret"}
@@ -122,8 +122,8 @@ func TestUnauthenticatedCallsAreRefused(t *testing.T) {
 	if _, err := scheduler.ListTenants(ctx, &mappingv1.ListTenantsRequest{}); err != nil {
 		t.Errorf("scheduler ListTenants: %v", err)
 	}
-	if res, err := gateway.GetSecret(ctx, get); err != nil || string(res.GetValue()) != "whsec" {
-		t.Errorf("gateway GetSecret: %v", err)
+	if res, err := admin.GetSecret(ctx, get); err != nil || string(res.GetValue()) != "whsec" {
+		t.Errorf("admin GetSecret: %v", err)
 	}
 
 	open := &config{RedisURL: cfg.RedisURL, EncryptionKeys: mappingtest.TestKeys}

@@ -21,16 +21,21 @@ import (
 
 // Callers are the services that call the mapping service, each with the methods it may call:
 // exactly the methods the code it links calls (TestCallersAreWhatTheCodeCalls derives them
-// from the source, per package). Only the gateway and the workers read secrets (GetSecret),
-// which hold the tenants' API credentials and webhook secrets. The health service is open to
-// every caller.
+// from the source, per package). Only the admin service, the gateway and the workers read
+// secrets (GetSecret), which hold the tenants' API credentials and webhook secrets. The health
+// service is open to every caller.
 //
 // OperatorCaller may call every method: for an operator with grpcurl, and the local stack's
 // tests. Give it a token only where someone needs it.
 var Callers = map[string][]string{
-	"gateway": {"AcquireLease", "BatchGetLinks", "CreateLink", "CreateTenant", "GetCursor", "GetLink", "GetSecret", "GetTenant", "ListHistory",
+	// The admin service: tenants, credentials (it logs in with them, so it reads secrets),
+	// activation, status, rebuild, dead letters.
+	"admin": {"AcquireLease", "BatchGetLinks", "CreateLink", "CreateTenant", "GetCursor", "GetLink", "GetSecret", "GetTenant", "ListHistory",
 		"ListIssues", "ListRuns", "ListTenants", "PutSecret", "RaiseNumber", "RecordIssue", "ReleaseLease", "ResealSecrets", "ResolveIssue",
 		"SetCursor", "SetTenantState", "UpdateTenantSettings"},
+	// The gateway, the public edge, reads a tenant's webhook registrations and secrets only (it
+	// links the lease helper and the issue recorder without using them).
+	"gateway": {"AcquireLease", "GetSecret", "GetTenant", "RecordIssue", "ReleaseLease"},
 	// The scheduler links the lease helper and the consume loop's issue recorder without
 	// using them: the derivation is per package.
 	"scheduler": {"AcquireLease", "GetCursor", "ListTenants", "RecordIssue", "ReleaseLease", "SetCursor"},

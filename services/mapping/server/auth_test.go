@@ -32,7 +32,7 @@ import (
 )
 
 // callerServices are the services that call the mapping service.
-var callerServices = []string{"gateway", "scheduler", "relation", "product", "invoice", "payment"}
+var callerServices = []string{"admin", "gateway", "scheduler", "relation", "product", "invoice", "payment"}
 
 // TestCallersAreWhatTheCodeCalls derives each service's needs from its code: the mapping
 // methods called in the non-test files of every koppel package the service links. Its
@@ -51,7 +51,7 @@ func TestCallersAreWhatTheCodeCalls(t *testing.T) {
 			t.Errorf("caller %q is no service", c)
 		}
 	}
-	for _, s := range []string{"gateway", "relation", "product", "invoice", "payment"} {
+	for _, s := range []string{"admin", "gateway", "relation", "product", "invoice", "payment"} {
 		if !server.Allowed(s, "/koppel.mapping.v1.MappingService/GetSecret") {
 			t.Errorf("%s may not read secrets, which it needs", s)
 		}
@@ -131,15 +131,15 @@ func methodsCalled(t *testing.T, root, service string) []string {
 // must name the same caller.
 func TestMutualTLSIdentifiesTheCaller(t *testing.T) {
 	srv, _, _ := newServer(t)
-	pki, err := mapping.WriteDevPKI(t.TempDir(), []string{"127.0.0.1"}, []string{"gateway", "scheduler", "stranger"})
+	pki, err := mapping.WriteDevPKI(t.TempDir(), []string{"127.0.0.1"}, []string{"admin", "scheduler", "stranger"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := mapping.WriteDevPKI(t.TempDir(), []string{"127.0.0.1"}, []string{"gateway"})
+	other, err := mapping.WriteDevPKI(t.TempDir(), []string{"127.0.0.1"}, []string{"admin"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	auth, err := server.NewAuthenticator([]string{"scheduler:" + sha256Hex("scheduler-token"), "gateway:" + sha256Hex("gateway-token")}, true, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	auth, err := server.NewAuthenticator([]string{"scheduler:" + sha256Hex("scheduler-token"), "admin:" + sha256Hex("admin-token")}, true, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,13 +182,13 @@ func TestMutualTLSIdentifiesTheCaller(t *testing.T) {
 	}{
 		// Without a certificate the handshake fails: no call gets through.
 		{"no certificate", []mapping.DialOption{mapping.WithTLS(mapping.TLSFiles{CA: pki.CA}), mapping.WithToken("scheduler-token")}, codes.Unavailable, codes.Unavailable},
-		{"a certificate of another CA", []mapping.DialOption{mapping.WithTLS(files(other, "gateway"))}, codes.Unavailable, codes.Unavailable},
-		{"gateway", []mapping.DialOption{mapping.WithTLS(files(pki, "gateway")), mapping.WithToken("gateway-token")}, codes.NotFound, codes.OK},
+		{"a certificate of another CA", []mapping.DialOption{mapping.WithTLS(files(other, "admin"))}, codes.Unavailable, codes.Unavailable},
+		{"admin", []mapping.DialOption{mapping.WithTLS(files(pki, "admin")), mapping.WithToken("admin-token")}, codes.NotFound, codes.OK},
 		// With tokens configured as well, a certificate alone is not enough.
-		{"gateway without its token", []mapping.DialOption{mapping.WithTLS(files(pki, "gateway"))}, codes.Unauthenticated, codes.Unauthenticated},
+		{"admin without its token", []mapping.DialOption{mapping.WithTLS(files(pki, "admin"))}, codes.Unauthenticated, codes.Unauthenticated},
 		{"scheduler", []mapping.DialOption{mapping.WithTLS(files(pki, "scheduler")), mapping.WithToken("scheduler-token")}, codes.PermissionDenied, codes.OK},
-		{"a certificate of no caller", []mapping.DialOption{mapping.WithTLS(files(pki, "stranger")), mapping.WithToken("gateway-token")}, codes.Unauthenticated, codes.Unauthenticated},
-		{"token and certificate disagree", []mapping.DialOption{mapping.WithTLS(files(pki, "gateway")), mapping.WithToken("scheduler-token")}, codes.Unauthenticated, codes.Unauthenticated},
+		{"a certificate of no caller", []mapping.DialOption{mapping.WithTLS(files(pki, "stranger")), mapping.WithToken("admin-token")}, codes.Unauthenticated, codes.Unauthenticated},
+		{"token and certificate disagree", []mapping.DialOption{mapping.WithTLS(files(pki, "admin")), mapping.WithToken("scheduler-token")}, codes.Unauthenticated, codes.Unauthenticated},
 	} {
 		if secret, admin := call(c.opts...); secret != c.secret || admin != c.admin {
 			t.Errorf("%s: GetSecret %s, ListTenants %s; want %s, %s", c.name, secret, admin, c.secret, c.admin)

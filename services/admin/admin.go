@@ -182,7 +182,7 @@ func (a *admin) catchUp(ctx context.Context, tenant string) (map[string]string, 
 			runs[kind] = c[0].GetId()
 			continue
 		}
-		id, err := startSync(ctx, a.pub, tenant, kind, "resume", a.now())
+		id, err := startSync(ctx, a.pub, tenant, kind, bus.TriggerResume, a.now())
 		if err != nil {
 			return runs, fmt.Errorf("start %s: %w", kind, err)
 		}
@@ -271,7 +271,7 @@ func (a *admin) runNow(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	runID, err := startSync(ctx, a.pub, id, kind, "manual", a.now())
+	runID, err := startSync(ctx, a.pub, id, kind, bus.TriggerManual, a.now())
 	if err != nil {
 		a.log.ErrorContext(ctx, "publish sync command", "error", err)
 		httpapi.WriteError(w, http.StatusServiceUnavailable, "unavailable", "the bus cannot take the command; try again")

@@ -17,6 +17,7 @@ import (
 	"github.com/koppel/koppel/pkg/eboekhouden"
 	"github.com/koppel/koppel/pkg/httpapi"
 	"github.com/koppel/koppel/pkg/tenantclients"
+	"github.com/koppel/koppel/pkg/tenantsettings"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
 	"google.golang.org/protobuf/proto"
 )
@@ -25,19 +26,6 @@ import (
 const (
 	SecretEBoekhoudenToken  = tenantclients.SecretEBoekhoudenToken
 	SecretTribeClientSecret = tenantclients.SecretTribeClientSecret
-	// SecretWebhookPrefix + a registration's ID (letters and digits only) holds the secret
-	// Tribe signs that registration's deliveries with: Tribe issues one per registration.
-	SecretWebhookPrefix = "webhook_secret_"
-)
-
-// Link keys in the tenant settings, filled by PUT /links.
-const (
-	LinkDebtorLedger    = "debtor_ledger"
-	LinkInvoiceTemplate = "invoice_template"
-	// Per Tribe VAT group: LinkRevenueLedger + group ID -> ledger ID, LinkVATCode + group ID ->
-	// VAT code.
-	LinkRevenueLedger = "revenue_ledger:"
-	LinkVATCode       = "vat_code:"
 )
 
 // ErrBadCredentials is matched by accounts' errors when a system refused the credentials
@@ -478,7 +466,7 @@ func (l *Links) validate(cfg *Configuration) (res resolved, field, message strin
 
 // isLinkKey reports whether a settings link is one PUT /links owns.
 func isLinkKey(k string) bool {
-	return k == LinkDebtorLedger || k == LinkInvoiceTemplate || strings.HasPrefix(k, LinkRevenueLedger) || strings.HasPrefix(k, LinkVATCode)
+	return k == tenantsettings.DebtorLedger || k == tenantsettings.InvoiceTemplate || strings.HasPrefix(k, tenantsettings.RevenueLedgerPrefix) || strings.HasPrefix(k, tenantsettings.VATCodePrefix)
 }
 
 func (a *activation) putLinks(w http.ResponseWriter, r *http.Request) {
@@ -503,13 +491,13 @@ func (a *activation) putLinks(w http.ResponseWriter, r *http.Request) {
 			links[k] = v
 		}
 	}
-	links[LinkDebtorLedger] = res.debtorLedger
-	links[LinkInvoiceTemplate] = res.invoiceTemplate
+	links[tenantsettings.DebtorLedger] = res.debtorLedger
+	links[tenantsettings.InvoiceTemplate] = res.invoiceTemplate
 	for g, led := range res.revenueLedgers {
-		links[LinkRevenueLedger+g] = led
+		links[tenantsettings.RevenueLedgerPrefix+g] = led
 	}
 	for g, code := range res.vatCodes {
-		links[LinkVATCode+g] = code
+		links[tenantsettings.VATCodePrefix+g] = code
 	}
 	settings.Links = links
 	settings.AutoDebtorNumbers = l.AutoDebtorNumbers
@@ -531,19 +519,6 @@ func (a *activation) putLinks(w http.ResponseWriter, r *http.Request) {
 	}
 	out["invoices_retried"] = retried
 	httpapi.WriteJSON(w, http.StatusOK, out)
-}
-
-// webhookSecretName is the secret name of a registration's signing secret; the mapping service
-// allows lower-case letters, digits and underscores only.
-func webhookSecretName(registrationID string) string {
-	var b strings.Builder
-	b.WriteString(SecretWebhookPrefix)
-	for _, c := range strings.ToLower(registrationID) {
-		if (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') {
-			b.WriteRune(c)
-		}
-	}
-	return b.String()[:min(b.Len(), 64)]
 }
 
 type activateResponse struct {
@@ -568,7 +543,7 @@ func (a *activation) activate(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if t.GetSettings().GetLinks()[LinkDebtorLedger] == "" {
+	if t.GetSettings().GetLinks()[tenantsettings.DebtorLedger] == "" {
 		httpapi.WriteError(w, http.StatusConflict, "no_links", "link the ledgers first (PUT .../links)")
 		return
 	}
@@ -600,7 +575,7 @@ func (a *activation) activate(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		secrets++
-		if _, err := a.mapping.PutSecret(ctx, &mappingv1.PutSecretRequest{TenantId: id, Name: webhookSecretName(reg.ID), Value: []byte(reg.Secret)}); err != nil {
+		if _, err := a.mapping.PutSecret(ctx, &mappingv1.PutSecretRequest{TenantId: id, Name: tenantsettings.WebhookSecret(reg.ID), Value: []byte(reg.Secret)}); err != nil {
 			a.writeGRPCError(w, r, err)
 			return
 		}
@@ -611,25 +586,25 @@ func (a *activation) activate(w http.ResponseWriter, r *http.Request) {
 	// The intake verifies a delivery with its registration's secret (webhook_secret_<id>);
 	// webhook_secret is the fallback for registrations it does not know.
 	if primary != "" {
-		if _, err := a.mapping.PutSecret(ctx, &mappingv1.PutSecretRequest{TenantId: id, Name: SecretWebhook, Value: []byte(primary)}); err != nil {
+		if _, err := a.mapping.PutSecret(ctx, &mappingv1.PutSecretRequest{TenantId: id, Name: tenantsettings.SecretWebhook, Value: []byte(primary)}); err != nil {
 			a.writeGRPCError(w, r, err)
 			return
 		}
 	}
 	if secrets < len(regs) {
-		out.Notes = append(out.Notes, "Tribe did not return every webhook secret: copy it from Tribe's webhook page into the tenant secret "+SecretWebhook)
+		out.Notes = append(out.Notes, "Tribe did not return every webhook secret: copy it from Tribe's webhook page into the tenant secret "+tenantsettings.SecretWebhook)
 	}
 
 	// Record which entity type each registration delivers, for payloads that do not say.
 	settings := settingsOf(t)
 	links := map[string]string{}
 	for k, v := range settings.GetLinks() {
-		if !strings.HasPrefix(k, LinkWebhook) {
+		if !strings.HasPrefix(k, tenantsettings.WebhookPrefix) {
 			links[k] = v
 		}
 	}
 	for _, reg := range regs {
-		links[LinkWebhook+reg.ID] = reg.EntityType
+		links[tenantsettings.WebhookPrefix+reg.ID] = reg.EntityType
 	}
 	settings.Links = links
 	if _, err := a.mapping.UpdateTenantSettings(ctx, &mappingv1.UpdateTenantSettingsRequest{TenantId: id, Settings: settings}); err != nil {
@@ -641,7 +616,7 @@ func (a *activation) activate(w http.ResponseWriter, r *http.Request) {
 		a.writeGRPCError(w, r, err)
 		return
 	}
-	out.ImportRunID, err = startSync(ctx, a.pub, id, bus.KindImport, "activation", a.now())
+	out.ImportRunID, err = startSync(ctx, a.pub, id, bus.KindImport, bus.TriggerActivation, a.now())
 	if err != nil {
 		a.log.ErrorContext(ctx, "publish import", "tenant", id, "error", err)
 		httpapi.WriteError(w, http.StatusServiceUnavailable, "unavailable", "activated, but the import could not be started; start it with POST .../sync/import")

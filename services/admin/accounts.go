@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/koppel/koppel/pkg/apicall"
+	"github.com/koppel/koppel/pkg/bus"
 	"github.com/koppel/koppel/pkg/eboekhouden"
 	"github.com/koppel/koppel/pkg/tenantclients"
 	"github.com/koppel/koppel/pkg/tribe"
@@ -70,8 +71,8 @@ type clientAccounts struct {
 }
 
 func newClientAccounts(clients *tenantclients.Cache) *clientAccounts {
-	types := make([]string, 0, len(entitySets))
-	for typ := range entitySets {
+	types := make([]string, 0, len(bus.EntityTypes))
+	for typ := range bus.EntityTypes {
 		types = append(types, typ)
 	}
 	slices.Sort(types)

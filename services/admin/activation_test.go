@@ -16,6 +16,7 @@ import (
 	"github.com/koppel/koppel/pkg/bustest"
 	"github.com/koppel/koppel/pkg/httpapi"
 	"github.com/koppel/koppel/pkg/tenantclients"
+	"github.com/koppel/koppel/pkg/tenantsettings"
 	eventsv1 "github.com/koppel/koppel/proto/koppel/events/v1"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
 	"github.com/koppel/koppel/services/mapping/mappingtest"
@@ -272,8 +273,8 @@ func TestActivation(t *testing.T) {
 		t.Fatalf("links: %d %+v", status, ae)
 	}
 	st := e.tenant().GetSettings()
-	want := map[string]string{LinkDebtorLedger: debtors.ID, LinkInvoiceTemplate: cfg.InvoiceTemplates[0].ID,
-		LinkRevenueLedger + high.ID: optionByCode(cfg.Ledgers, "8000").ID, LinkVATCode + high.ID: "HOOG_VERK_21"}
+	want := map[string]string{tenantsettings.DebtorLedger: debtors.ID, tenantsettings.InvoiceTemplate: cfg.InvoiceTemplates[0].ID,
+		tenantsettings.RevenueLedgerPrefix + high.ID: optionByCode(cfg.Ledgers, "8000").ID, tenantsettings.VATCodePrefix + high.ID: "HOOG_VERK_21"}
 	for k, v := range want {
 		if st.GetLinks()[k] != v {
 			t.Errorf("link %s = %q, want %q (links stored by ID)", k, st.GetLinks()[k], v)
@@ -287,7 +288,7 @@ func TestActivation(t *testing.T) {
 	if status, ae := e.call("POST", "/activate", nil, &res); status != 202 {
 		t.Fatalf("activate: %d %+v", status, ae)
 	}
-	if res.ImportRunID == "" || len(res.Webhooks) != len(entitySets) {
+	if res.ImportRunID == "" || len(res.Webhooks) != len(bus.EntityTypes) {
 		t.Fatalf("activate answer: %+v", res)
 	}
 	t1 := e.tenant()
@@ -295,25 +296,25 @@ func TestActivation(t *testing.T) {
 		t.Fatalf("state %v", t1.GetState())
 	}
 	regs := e.simWebhooks()
-	if len(regs) != len(entitySets) {
+	if len(regs) != len(bus.EntityTypes) {
 		t.Fatalf("Tribe has %d registrations, want 3", len(regs))
 	}
 	for _, r := range regs {
 		if r.WebhookURL != e.gw.URL+"/webhooks/tribe/acme" {
 			t.Errorf("registration %s: URL %s", r.ID, r.WebhookURL)
 		}
-		if got := t1.GetSettings().GetLinks()[LinkWebhook+r.ID]; got != r.EntityType {
+		if got := t1.GetSettings().GetLinks()[tenantsettings.WebhookPrefix+r.ID]; got != r.EntityType {
 			t.Errorf("link of registration %s = %q, want %q", r.ID, got, r.EntityType)
 		}
-		if got := e.secret(webhookSecretName(r.ID)); got != r.Secret {
+		if got := e.secret(tenantsettings.WebhookSecret(r.ID)); got != r.Secret {
 			t.Errorf("secret of registration %s not stored", r.ID)
 		}
-		if r.EntityType == "Relation.Organization" && e.secret(SecretWebhook) != r.Secret {
+		if r.EntityType == "Relation.Organization" && e.secret(tenantsettings.SecretWebhook) != r.Secret {
 			t.Errorf("the intake's secret is not the organisation registration's")
 		}
 	}
 	// The other links survive the activation.
-	if t1.GetSettings().GetLinks()[LinkDebtorLedger] != debtors.ID {
+	if t1.GetSettings().GetLinks()[tenantsettings.DebtorLedger] != debtors.ID {
 		t.Errorf("activation dropped the links: %v", t1.GetSettings().GetLinks())
 	}
 	cmd := e.importCommand()
@@ -326,16 +327,16 @@ func TestActivation(t *testing.T) {
 	if status, ae := e.call("POST", "/activate", nil, &res); status != 202 {
 		t.Fatalf("activate again: %d %+v", status, ae)
 	}
-	if n := len(e.simWebhooks()); n != len(entitySets) {
+	if n := len(e.simWebhooks()); n != len(bus.EntityTypes) {
 		t.Fatalf("after a second activation Tribe has %d registrations, want 3", n)
 	}
 	webhookLinks := 0
 	for k := range e.tenant().GetSettings().GetLinks() {
-		if strings.HasPrefix(k, LinkWebhook) {
+		if strings.HasPrefix(k, tenantsettings.WebhookPrefix) {
 			webhookLinks++
 		}
 	}
-	if webhookLinks != len(entitySets) {
+	if webhookLinks != len(bus.EntityTypes) {
 		t.Fatalf("%d webhook links, want 3", webhookLinks)
 	}
 }
@@ -432,7 +433,7 @@ func TestWebhookSecretName(t *testing.T) {
 		"3F2504E0-4F89-11D3-9A0C-0305E82C3301": "webhook_secret_3f2504e04f8911d39a0c0305e82c3301",
 		"wh/1":                                 "webhook_secret_wh1",
 	} {
-		if got := webhookSecretName(id); got != want {
+		if got := tenantsettings.WebhookSecret(id); got != want {
 			t.Errorf("%s: %s, want %s", id, got, want)
 		}
 	}
