@@ -4,6 +4,7 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
@@ -115,7 +116,7 @@ func NewBearerAuth(hexHashes []string) (*BearerAuth, error) {
 	return a, nil
 }
 
-// Wrap protects next.
+// Wrap protects next. The request's context names the token it was let in with (TokenIDOf).
 func (a *BearerAuth) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -124,8 +125,32 @@ func (a *BearerAuth) Wrap(next http.Handler) http.Handler {
 			WriteError(w, http.StatusUnauthorized, "unauthorized", "a valid bearer token is required")
 			return
 		}
+		if id, ok := r.Context().Value(tokenIDKey{}).(*string); ok {
+			*id = TokenID(token)
+		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// TokenID is how logs name a token: the first 12 hex characters of its SHA-256, enough to tell
+// an operator's tokens apart (and to find it among KOPPEL_ADMIN_TOKEN_HASHES), useless to anyone
+// who reads the log.
+func TokenID(token string) string { return HashToken(token)[:12] }
+
+type tokenIDKey struct{}
+
+// WithTokenID returns a context in which Wrap records the ID of the token it lets a request in
+// with, read back by TokenIDOf once the handler is done: an audit log around the handlers.
+func WithTokenID(ctx context.Context) context.Context {
+	return context.WithValue(ctx, tokenIDKey{}, new(string))
+}
+
+// TokenIDOf is the ID of the token a request was let in with (see WithTokenID), "" when none.
+func TokenIDOf(ctx context.Context) string {
+	if id, ok := ctx.Value(tokenIDKey{}).(*string); ok {
+		return *id
+	}
+	return ""
 }
 
 func (a *BearerAuth) accepts(token string) bool {

@@ -74,7 +74,7 @@ func realMain(ctx context.Context, env *service.Env, cfg *config) error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second}
+	srv := &http.Server{Handler: audited(env.Log, mux), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second}
 	env.Log.Info("serving HTTP", "addr", ln.Addr().String())
 	return env.Run(ctx, service.HTTPPart("http", srv, ln))
 }
