@@ -46,6 +46,14 @@ type Run struct {
 
 	mu      sync.Mutex
 	message string
+	report  string
+}
+
+// SetReport sets what the finished run found, as JSON (Run.report), for runs that report.
+func (r *Run) SetReport(report string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.report = report
 }
 
 // SetMessage sets what the finished run says besides its counts, such as why records were
@@ -140,12 +148,12 @@ func (r *Run) Add(ctx context.Context, add *mappingv1.RunCounts, done, total int
 // makes PARTIAL when the run's counts hold failed records).
 func (r *Run) Finish(ctx context.Context, runErr error) error {
 	r.mu.Lock()
-	st, msg := mappingv1.RunStatus_RUN_STATUS_SUCCEEDED, r.message
+	st, msg, report := mappingv1.RunStatus_RUN_STATUS_SUCCEEDED, r.message, r.report
 	r.mu.Unlock()
 	if runErr != nil {
 		st, msg = mappingv1.RunStatus_RUN_STATUS_FAILED, runErr.Error()
 	}
-	res, err := r.client.FinishRun(ctx, &mappingv1.FinishRunRequest{TenantId: r.tenant, Kind: r.kind, RunId: r.id, Status: st, Message: msg})
+	res, err := r.client.FinishRun(ctx, &mappingv1.FinishRunRequest{TenantId: r.tenant, Kind: r.kind, RunId: r.id, Status: st, Message: msg, Report: report})
 	if err != nil {
 		return fmt.Errorf("finish %s run: %w", r.kind, err)
 	}

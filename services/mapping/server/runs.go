@@ -199,6 +199,9 @@ func (s *Server) UpdateRun(ctx context.Context, req *mappingv1.UpdateRunRequest)
 	return &mappingv1.UpdateRunResponse{Run: runFromFields(req.GetKind(), res)}, nil
 }
 
+// maxReport bounds a finished run's report: the finished runs of a kind are kept in one list.
+const maxReport = 256 << 10
+
 func (s *Server) FinishRun(ctx context.Context, req *mappingv1.FinishRunRequest) (*mappingv1.FinishRunResponse, error) {
 	if err := checkRun(req.GetTenantId(), req.GetKind(), req.GetRunId()); err != nil {
 		return nil, err
@@ -207,6 +210,9 @@ func (s *Server) FinishRun(ctx context.Context, req *mappingv1.FinishRunRequest)
 	case mappingv1.RunStatus_RUN_STATUS_SUCCEEDED, mappingv1.RunStatus_RUN_STATUS_PARTIAL, mappingv1.RunStatus_RUN_STATUS_FAILED:
 	default:
 		return nil, invalid("status: want SUCCEEDED, PARTIAL or FAILED")
+	}
+	if len(req.GetReport()) > maxReport {
+		return nil, invalid("report: at most %d bytes", maxReport)
 	}
 	cur, err := s.currentRun(ctx, req.GetTenantId(), req.GetKind())
 	if err != nil {
@@ -218,6 +224,7 @@ func (s *Server) FinishRun(ctx context.Context, req *mappingv1.FinishRunRequest)
 	}
 	run.Status = req.GetStatus()
 	run.Message = req.GetMessage()
+	run.Report = req.GetReport()
 	if run.Status == mappingv1.RunStatus_RUN_STATUS_SUCCEEDED && run.GetCounts().GetFailed() > 0 {
 		// The counts are the run's, over every delivery of its command: failed records make it
 		// partial whatever the last delivery saw.

@@ -378,10 +378,21 @@ func TestRunsAndHistory(t *testing.T) {
 	if err := start("r2"); err != nil {
 		t.Fatalf("start after finish: %v", err)
 	}
+	// A run may finish with a report of what it found; it is kept with the run.
+	fin, err = h.client.FinishRun(ctx, &mappingv1.FinishRunRequest{TenantId: "acme", Kind: "import", RunId: "r2", Status: mappingv1.RunStatus_RUN_STATUS_SUCCEEDED, Report: `{"kinds":[]}`})
+	if err != nil || fin.Run.GetReport() != `{"kinds":[]}` {
+		t.Fatalf("finish with a report: %v %v", fin, err)
+	}
+	_, err = h.client.FinishRun(ctx, &mappingv1.FinishRunRequest{TenantId: "acme", Kind: "import", RunId: "r2", Status: mappingv1.RunStatus_RUN_STATUS_SUCCEEDED, Report: strings.Repeat("x", 300<<10)})
+	wantCode(t, err, codes.InvalidArgument)
+	if err := start("r3"); err != nil {
+		t.Fatalf("start after finish: %v", err)
+	}
 	// A redelivered command of a finished run does not run it again.
 	wantCode(t, start("r1"), codes.AlreadyExists)
 	list, err := h.client.ListRuns(ctx, &mappingv1.ListRunsRequest{TenantId: "acme"})
-	if err != nil || len(list.Current) != 1 || list.Current[0].Id != "r2" || len(list.Finished) != 1 || list.Finished[0].Status != mappingv1.RunStatus_RUN_STATUS_PARTIAL {
+	if err != nil || len(list.Current) != 1 || list.Current[0].Id != "r3" || len(list.Finished) != 2 || list.Finished[1].Status != mappingv1.RunStatus_RUN_STATUS_PARTIAL ||
+		list.Finished[0].GetReport() != `{"kinds":[]}` {
 		t.Fatalf("list = %v, %v", list, err)
 	}
 }

@@ -2661,7 +2661,9 @@ type Run struct {
 	Total   int64  `protobuf:"varint,9,opt,name=total,proto3" json:"total,omitempty"`
 	Message string `protobuf:"bytes,10,opt,name=message,proto3" json:"message,omitempty"`
 	// Why it was started: "schedule", "manual", "activation", "resume" (pkg/bus Trigger*).
-	Trigger       string `protobuf:"bytes,11,opt,name=trigger,proto3" json:"trigger,omitempty"`
+	Trigger string `protobuf:"bytes,11,opt,name=trigger,proto3" json:"trigger,omitempty"`
+	// What the run found, as JSON, for runs that report (a rebuild: adminapi.RebuildReport).
+	Report        string `protobuf:"bytes,12,opt,name=report,proto3" json:"report,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2769,6 +2771,13 @@ func (x *Run) GetMessage() string {
 func (x *Run) GetTrigger() string {
 	if x != nil {
 		return x.Trigger
+	}
+	return ""
+}
+
+func (x *Run) GetReport() string {
+	if x != nil {
+		return x.Report
 	}
 	return ""
 }
@@ -3036,12 +3045,14 @@ func (x *UpdateRunResponse) GetRun() *Run {
 }
 
 type FinishRunRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
-	Kind          string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
-	RunId         string                 `protobuf:"bytes,3,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
-	Status        RunStatus              `protobuf:"varint,4,opt,name=status,proto3,enum=koppel.mapping.v1.RunStatus" json:"status,omitempty"`
-	Message       string                 `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	Kind     string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	RunId    string                 `protobuf:"bytes,3,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	Status   RunStatus              `protobuf:"varint,4,opt,name=status,proto3,enum=koppel.mapping.v1.RunStatus" json:"status,omitempty"`
+	Message  string                 `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	// What the run found, as JSON (at most 256 KiB); see Run.report.
+	Report        string `protobuf:"bytes,6,opt,name=report,proto3" json:"report,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3107,6 +3118,13 @@ func (x *FinishRunRequest) GetStatus() RunStatus {
 func (x *FinishRunRequest) GetMessage() string {
 	if x != nil {
 		return x.Message
+	}
+	return ""
+}
+
+func (x *FinishRunRequest) GetReport() string {
+	if x != nil {
+		return x.Report
 	}
 	return ""
 }
@@ -4105,7 +4123,7 @@ const file_koppel_mapping_v1_mapping_proto_rawDesc = "" +
 	"\aupdated\x18\x02 \x01(\x03R\aupdated\x12\x1c\n" +
 	"\tunchanged\x18\x03 \x01(\x03R\tunchanged\x12\x18\n" +
 	"\askipped\x18\x04 \x01(\x03R\askipped\x12\x16\n" +
-	"\x06failed\x18\x05 \x01(\x03R\x06failed\"\xa6\x03\n" +
+	"\x06failed\x18\x05 \x01(\x03R\x06failed\"\xbe\x03\n" +
 	"\x03Run\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x124\n" +
@@ -4121,7 +4139,8 @@ const file_koppel_mapping_v1_mapping_proto_rawDesc = "" +
 	"\x05total\x18\t \x01(\x03R\x05total\x12\x18\n" +
 	"\amessage\x18\n" +
 	" \x01(\tR\amessage\x12\x18\n" +
-	"\atrigger\x18\v \x01(\tR\atrigger\"\xc2\x01\n" +
+	"\atrigger\x18\v \x01(\tR\atrigger\x12\x16\n" +
+	"\x06report\x18\f \x01(\tR\x06report\"\xc2\x01\n" +
 	"\x0fStartRunRequest\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x15\n" +
@@ -4139,13 +4158,14 @@ const file_koppel_mapping_v1_mapping_proto_rawDesc = "" +
 	"\badd_done\x18\x05 \x01(\x03R\aaddDone\x12\x14\n" +
 	"\x05total\x18\x06 \x01(\x03R\x05total\"=\n" +
 	"\x11UpdateRunResponse\x12(\n" +
-	"\x03run\x18\x01 \x01(\v2\x16.koppel.mapping.v1.RunR\x03run\"\xaa\x01\n" +
+	"\x03run\x18\x01 \x01(\v2\x16.koppel.mapping.v1.RunR\x03run\"\xc2\x01\n" +
 	"\x10FinishRunRequest\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x15\n" +
 	"\x06run_id\x18\x03 \x01(\tR\x05runId\x124\n" +
 	"\x06status\x18\x04 \x01(\x0e2\x1c.koppel.mapping.v1.RunStatusR\x06status\x12\x18\n" +
-	"\amessage\x18\x05 \x01(\tR\amessage\"=\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage\x12\x16\n" +
+	"\x06report\x18\x06 \x01(\tR\x06report\"=\n" +
 	"\x11FinishRunResponse\x12(\n" +
 	"\x03run\x18\x01 \x01(\v2\x16.koppel.mapping.v1.RunR\x03run\"X\n" +
 	"\x0fListRunsRequest\x12\x1b\n" +
