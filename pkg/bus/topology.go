@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -24,6 +25,7 @@ const (
 	KindTribeScan    = "tribe-scan"    // Tribe records changed since the last scan, for lost webhooks
 	KindProduct      = "product"
 	KindPayment      = "payment"
+	KindRebuild      = "rebuild" // the links found again from both systems (after the loss of Redis)
 )
 
 // Triggers of sync commands: why a run was started (SyncCommand.trigger, Run.trigger).
@@ -34,22 +36,30 @@ const (
 	TriggerResume     = "resume"     // the catch-up runs when a paused tenant resumes
 )
 
-// exclusiveGroups are kinds that do the same work with one tenant's API budget: the import, the
-// periodic relation pull and the relation scan each read every e-Boekhouden relation, so a run
-// of one does not start while a run of another is in progress for the tenant.
-var exclusiveGroups = [][]string{{KindImport, KindRelation, KindRelationScan}}
+// exclusiveGroups are kinds that must not run at once for one tenant. The import, the periodic
+// relation pull and the relation scan each read every e-Boekhouden relation with the tenant's one
+// budget; a rebuild reads everything and links what it finds, which a run beside it would change
+// under its feet.
+var exclusiveGroups = [][]string{
+	{KindImport, KindRelation, KindRelationScan, KindRebuild},
+	{KindProduct, KindRebuild},
+	{KindPayment, KindRebuild},
+}
 
 // ExclusiveKinds returns the kinds a run of kind must not run beside (kind itself included), or
 // nil when it runs beside anything.
 func ExclusiveKinds(kind string) []string {
+	var out []string
 	for _, g := range exclusiveGroups {
-		for _, k := range g {
-			if k == kind {
-				return append([]string(nil), g...)
+		if slices.Contains(g, kind) {
+			for _, k := range g {
+				if !slices.Contains(out, k) {
+					out = append(out, k)
+				}
 			}
 		}
 	}
-	return nil
+	return out
 }
 
 // Tribe entity sets that arrive as events.
@@ -81,7 +91,7 @@ var workerConsumers = []ConsumerSpec{
 			"tribe.evt.*." + EntityOrgCustomer, "tribe.evt.*." + EntityPersonCustomer}},
 	{Stream: StreamSyncCommands, Durable: ConsumerRelationCommands,
 		FilterSubjects: []string{"sync.cmd.*." + KindRelation, "sync.cmd.*." + KindRelationScan, "sync.cmd.*." + KindImport,
-			"sync.cmd.*." + KindTribeScan},
+			"sync.cmd.*." + KindTribeScan, "sync.cmd.*." + KindRebuild},
 		// An import runs long; it keeps itself alive with in-progress and resumes where it
 		// stopped when redelivered.
 		MaxDeliver: 20, HandleTimeout: 4 * time.Hour},

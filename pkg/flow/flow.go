@@ -76,6 +76,11 @@ func CommandHandler(client mappingv1.MappingServiceClient, fn CommandFunc) bus.H
 			return bus.Permanent(errors.New("sync command does not match its subject"), malformed(m))
 		}
 		tenant, skip, err := loadTenant(ctx, client, m.Tenant)
+		if skip && cmd.GetKind() == bus.KindRebuild && tenant.GetState() == mappingv1.TenantState_TENANT_STATE_SETUP {
+			// A rebuild is what comes before the activation of a tenant recreated after the
+			// loss of Redis: it finds the links the import must not make twice.
+			skip = false
+		}
 		if err != nil || skip {
 			return err
 		}
@@ -117,7 +122,8 @@ func skipped(ctx context.Context, client mappingv1.MappingServiceClient, cmd *ev
 	return nil
 }
 
-// loadTenant returns the tenant, or skip when the tenant's state means no work now.
+// loadTenant returns the tenant, and skip when its state means no work now (it is not activated
+// yet).
 func loadTenant(ctx context.Context, client mappingv1.MappingServiceClient, id string) (*mappingv1.Tenant, bool, error) {
 	res, err := client.GetTenant(ctx, &mappingv1.GetTenantRequest{TenantId: id})
 	if status.Code(err) == codes.NotFound {
@@ -134,7 +140,7 @@ func loadTenant(ctx context.Context, client mappingv1.MappingServiceClient, id s
 		return nil, false, bus.Deferred(fmt.Errorf("tenant %q is paused", id), PausedHold)
 	default:
 		// Not activated yet: the initial import at activation reads everything anyway.
-		return nil, true, nil
+		return res.GetTenant(), true, nil
 	}
 }
 

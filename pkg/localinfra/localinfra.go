@@ -167,22 +167,28 @@ func (r *Redis) Restart() error {
 	return r.start()
 }
 
-func pingRedis(addr string) error {
-	conn, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+// FlushAll deletes every key, as the loss of Redis without a backup does (fault tests).
+func (r *Redis) FlushAll() error { return redisCommand(r.Addr, "FLUSHALL", "+OK", 5*time.Second) }
+
+func pingRedis(addr string) error { return redisCommand(addr, "PING", "+PONG", 500*time.Millisecond) }
+
+// redisCommand sends an inline command and checks the first line of the answer.
+func redisCommand(addr, command, want string, timeout time.Duration) error {
+	conn, err := net.DialTimeout("tcp", addr, min(timeout, 200*time.Millisecond))
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(500 * time.Millisecond))
-	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
+	_ = conn.SetDeadline(time.Now().Add(timeout))
+	if _, err := conn.Write([]byte(command + "\r\n")); err != nil {
 		return err
 	}
 	line, err := bufio.NewReader(conn).ReadString('\n')
 	if err != nil {
 		return err
 	}
-	if !strings.HasPrefix(line, "+PONG") {
-		return fmt.Errorf("unexpected answer %q", line)
+	if !strings.HasPrefix(line, want) {
+		return fmt.Errorf("%s: unexpected answer %q", command, line)
 	}
 	return nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -13,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/koppel/koppel/pkg/adminapi"
 	"github.com/koppel/koppel/pkg/bus"
 	"github.com/koppel/koppel/pkg/eboekhouden"
 	"github.com/koppel/koppel/pkg/httpapi"
@@ -32,42 +32,13 @@ const (
 // themselves (as opposed to being unreachable); see RefusedError.
 var ErrBadCredentials = errors.New("credentials refused")
 
-// Credentials of both systems, as an operator enters them.
-type Credentials struct {
-	EBoekhouden struct {
-		BaseURL string `json:"base_url"`
-		Token   string `json:"token"`
-	} `json:"eboekhouden"`
-	Tribe struct {
-		BaseURL      string `json:"base_url"`
-		AuthURL      string `json:"auth_url"`
-		ClientID     string `json:"client_id"`
-		ClientSecret string `json:"client_secret"`
-	} `json:"tribe"`
-}
-
-// Option is one choice of the configuration.
-type Option struct {
-	// ID is what a link stores: a ledger's or template's numeric ID, a VAT code, a Tribe GUID.
-	ID          string `json:"id"`
-	Code        string `json:"code,omitempty"`
-	Description string `json:"description"`
-	// Category of a ledger (DEB, VW, BAL, ...); kind of a VAT code (sale, purchase, both); type
-	// of an invoice template (E, A).
-	Category string `json:"category,omitempty"`
-	// Percentage of a VAT code or VAT group, when known.
-	Percentage string `json:"percentage,omitempty"`
-}
-
-// Configuration is what the two systems offer to link, retrieved at activation.
-type Configuration struct {
-	Ledgers          []Option `json:"ledgers"`
-	VATCodes         []Option `json:"vat_codes"`
-	InvoiceTemplates []Option `json:"invoice_templates"`
-	VATGroups        []Option `json:"vat_groups"`
-	Units            []Option `json:"units"`
-	AddressTypes     []Option `json:"address_types"`
-}
+// The admin API's types of activation (pkg/adminapi), by their short names here.
+type (
+	Credentials   = adminapi.Credentials
+	Option        = adminapi.Option
+	Configuration = adminapi.Configuration
+	Links         = adminapi.Links
+)
 
 // Registration is a Tribe webhook registration koppel made.
 type Registration struct {
@@ -128,7 +99,7 @@ func checkURL(raw string) error {
 
 // validate checks the request's form and names the first field at fault, in the order of the
 // request.
-func (c *Credentials) validate() (field, message string) {
+func validateCredentials(c *Credentials) (field, message string) {
 	for _, f := range []struct {
 		name, value string
 		isURL       bool
@@ -167,7 +138,7 @@ func (a *activation) putCredentials(w http.ResponseWriter, r *http.Request) {
 	if !httpapi.DecodeJSON(w, r, &c) {
 		return
 	}
-	if field, msg := c.validate(); field != "" {
+	if field, msg := validateCredentials(&c); field != "" {
 		httpapi.WriteFieldError(w, field, msg)
 		return
 	}
@@ -224,7 +195,7 @@ func (a *activation) putCredentials(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.log.InfoContext(ctx, "credentials stored", "tenant", id)
-	httpapi.WriteProto(w, http.StatusOK, res.GetTenant())
+	httpapi.WriteJSON(w, http.StatusOK, apiTenant(res.GetTenant()))
 }
 
 // settingsOf returns a copy of the tenant's settings to change, never nil.
@@ -334,21 +305,6 @@ func (a *activation) getConfiguration(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// Links are the choices an operator makes at activation. Each value may be given by ID or by
-// code; the stored link is always the ID.
-type Links struct {
-	DebtorLedger    string            `json:"debtor_ledger"`
-	InvoiceTemplate string            `json:"invoice_template"`
-	RevenueLedgers  map[string]string `json:"revenue_ledgers"` // Tribe VAT group -> ledger
-	VATCodes        map[string]string `json:"vat_codes"`       // Tribe VAT group -> VAT code
-	// AutoDebtorNumbers makes koppel number new Tribe customers, from DebtorNumberStart.
-	AutoDebtorNumbers bool  `json:"auto_debtor_numbers"`
-	DebtorNumberStart int64 `json:"debtor_number_start"`
-	// ScheduleSeconds overrides sync intervals per kind (relation, relation-scan, product,
-	// payment); absent leaves the stored ones.
-	ScheduleSeconds map[string]int64 `json:"schedule_seconds"`
-}
-
 func find(opts []Option, id string) (Option, bool) {
 	for _, o := range opts {
 		if o.ID == id {
@@ -371,7 +327,7 @@ type resolved struct {
 
 // validate checks every link against the configuration and names the first field that does not
 // fit, in a stable order.
-func (l *Links) validate(cfg *Configuration) (res resolved, field, message string) {
+func validateLinks(l *Links, cfg *Configuration) (res resolved, field, message string) {
 	led, ok := find(cfg.Ledgers, l.DebtorLedger)
 	switch {
 	case l.DebtorLedger == "":
@@ -478,7 +434,7 @@ func (a *activation) putLinks(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	res, field, msg := l.validate(cfg)
+	res, field, msg := validateLinks(&l, cfg)
 	if field != "" {
 		httpapi.WriteFieldError(w, field, msg)
 		return
@@ -513,26 +469,7 @@ func (a *activation) putLinks(w http.ResponseWriter, r *http.Request) {
 	a.log.InfoContext(r.Context(), "links stored", "tenant", t.GetId())
 	// Invoices that waited for a link are booked now, not when they change (a sent one never does).
 	retried := a.retryWaitingOnLinks(r.Context(), t.GetId())
-	var out map[string]any
-	if err := json.Unmarshal(httpapi.ProtoJSON(up.GetTenant()), &out); err != nil || out == nil {
-		out = map[string]any{}
-	}
-	out["invoices_retried"] = retried
-	httpapi.WriteJSON(w, http.StatusOK, out)
-}
-
-type activateResponse struct {
-	State       string            `json:"state"`
-	ImportRunID string            `json:"import_run_id"`
-	Status      string            `json:"status"`
-	Webhooks    []webhookResponse `json:"webhooks"`
-	// Notes tell the operator what is left to do by hand.
-	Notes []string `json:"notes,omitempty"`
-}
-
-type webhookResponse struct {
-	ID         string `json:"id"`
-	EntityType string `json:"entity_type"`
+	httpapi.WriteJSON(w, http.StatusOK, adminapi.LinksStored{Tenant: apiTenant(up.GetTenant()), InvoicesRetried: retried})
 }
 
 // activate registers the webhooks, makes the tenant active and starts the initial import at once.
@@ -566,11 +503,11 @@ func (a *activation) activate(w http.ResponseWriter, r *http.Request) {
 		a.accountsFailed(w, r, "register the Tribe webhooks", err)
 		return
 	}
-	out := activateResponse{State: "active", Status: "/admin/v1/tenants/" + id + "/status", Webhooks: []webhookResponse{}}
+	out := adminapi.Activated{State: "active", Status: "/admin/v1/tenants/" + id + "/status", Webhooks: []adminapi.Webhook{}}
 	secrets := 0
 	var primary string
 	for _, reg := range regs {
-		out.Webhooks = append(out.Webhooks, webhookResponse{ID: reg.ID, EntityType: reg.EntityType})
+		out.Webhooks = append(out.Webhooks, adminapi.Webhook{ID: reg.ID, EntityType: reg.EntityType})
 		if reg.Secret == "" {
 			continue
 		}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/koppel/koppel/pkg/adminapi"
 	"github.com/koppel/koppel/pkg/bus"
 	"github.com/koppel/koppel/pkg/bustest"
 	"github.com/koppel/koppel/pkg/httpapi"
@@ -284,7 +285,7 @@ func TestActivation(t *testing.T) {
 		t.Errorf("debtor numbering: %v from %d", st.GetAutoDebtorNumbers(), st.GetDebtorNumberStart())
 	}
 
-	var res activateResponse
+	var res adminapi.Activated
 	if status, ae := e.call("POST", "/activate", nil, &res); status != 202 {
 		t.Fatalf("activate: %d %+v", status, ae)
 	}
@@ -438,3 +439,5 @@ func TestWebhookSecretName(t *testing.T) {
 		}
 	}
 }
+
+func ctx() context.Context { return context.Background() }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/koppel/koppel/pkg/adminapi"
 	"github.com/koppel/koppel/pkg/bus"
 	"github.com/koppel/koppel/pkg/httpapi"
 	"github.com/koppel/koppel/pkg/schedule"
@@ -77,13 +77,8 @@ func (a *admin) writeGRPCError(w http.ResponseWriter, r *http.Request, err error
 	}
 }
 
-type createTenantRequest struct {
-	ID          string `json:"id"`
-	DisplayName string `json:"display_name"`
-}
-
 func (a *admin) createTenant(w http.ResponseWriter, r *http.Request) {
-	var req createTenantRequest
+	var req adminapi.CreateTenant
 	if !httpapi.DecodeJSON(w, r, &req) {
 		return
 	}
@@ -96,7 +91,7 @@ func (a *admin) createTenant(w http.ResponseWriter, r *http.Request) {
 		a.writeGRPCError(w, r, err)
 		return
 	}
-	httpapi.WriteProto(w, http.StatusCreated, res.GetTenant())
+	httpapi.WriteJSON(w, http.StatusCreated, apiTenant(res.GetTenant()))
 }
 
 func (a *admin) listTenants(w http.ResponseWriter, r *http.Request) {
@@ -105,7 +100,11 @@ func (a *admin) listTenants(w http.ResponseWriter, r *http.Request) {
 		a.writeGRPCError(w, r, err)
 		return
 	}
-	httpapi.WriteProto(w, http.StatusOK, res)
+	out := adminapi.Tenants{Tenants: []adminapi.Tenant{}}
+	for _, t := range res.GetTenants() {
+		out.Tenants = append(out.Tenants, apiTenant(t))
+	}
+	httpapi.WriteJSON(w, http.StatusOK, out)
 }
 
 func (a *admin) getTenant(w http.ResponseWriter, r *http.Request) {
@@ -114,7 +113,7 @@ func (a *admin) getTenant(w http.ResponseWriter, r *http.Request) {
 		a.writeGRPCError(w, r, err)
 		return
 	}
-	httpapi.WriteProto(w, http.StatusOK, res.GetTenant())
+	httpapi.WriteJSON(w, http.StatusOK, apiTenant(res.GetTenant()))
 }
 
 var states = map[string]mappingv1.TenantState{
@@ -125,9 +124,7 @@ var states = map[string]mappingv1.TenantState{
 // scheduled kind at once, so the tenant catches up with what changed in e-Boekhouden while it was
 // paused; the Tribe events held meanwhile are handled within flow.PausedHold.
 func (a *admin) setState(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		State string `json:"state"`
-	}
+	var req adminapi.SetState
 	if !httpapi.DecodeJSON(w, r, &req) {
 		return
 	}
@@ -149,7 +146,7 @@ func (a *admin) setState(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if before.GetTenant().GetState() != mappingv1.TenantState_TENANT_STATE_PAUSED || st != mappingv1.TenantState_TENANT_STATE_ACTIVE {
-		httpapi.WriteProto(w, http.StatusOK, res.GetTenant())
+		httpapi.WriteJSON(w, http.StatusOK, adminapi.StateChanged{Tenant: apiTenant(res.GetTenant())})
 		return
 	}
 	runs, err := a.catchUp(ctx, id)
@@ -160,12 +157,7 @@ func (a *admin) setState(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.log.InfoContext(ctx, "tenant resumed", "tenant", id, "catch_up_runs", len(runs))
-	var out map[string]any
-	if err := json.Unmarshal(httpapi.ProtoJSON(res.GetTenant()), &out); err != nil || out == nil {
-		out = map[string]any{}
-	}
-	out["catch_up_runs"] = runs
-	httpapi.WriteJSON(w, http.StatusOK, out)
+	httpapi.WriteJSON(w, http.StatusOK, adminapi.StateChanged{Tenant: apiTenant(res.GetTenant()), CatchUpRuns: runs})
 }
 
 // catchUp starts a run of every scheduled kind now (trigger "resume", so products get a full
@@ -192,9 +184,7 @@ func (a *admin) catchUp(ctx context.Context, tenant string) (map[string]string, 
 }
 
 func (a *admin) putSecret(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Value string `json:"value"`
-	}
+	var req adminapi.SetSecret
 	if !httpapi.DecodeJSON(w, r, &req) {
 		return
 	}
@@ -239,13 +229,8 @@ func (a *admin) status(w http.ResponseWriter, r *http.Request) {
 			next[kind] = schedule.Next(t.GetTenant(), kind, a.now())
 		}
 	}
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{
-		"tenant":    httpapi.ProtoJSON(t.GetTenant()),
-		"runs":      httpapi.ProtoJSON(runs),
-		"next_runs": next,
-		"issues":    httpapi.ProtoJSON(issues),
-		"history":   httpapi.ProtoJSON(history),
-	})
+	httpapi.WriteJSON(w, http.StatusOK, adminapi.Status{Tenant: apiTenant(t.GetTenant()), Runs: apiRuns(runs), NextRuns: next,
+		Issues: apiIssues(issues.GetIssues()), History: apiHistory(history.GetEntries())})
 }
 
 func (a *admin) runNow(w http.ResponseWriter, r *http.Request) {
@@ -259,17 +244,8 @@ func (a *admin) runNow(w http.ResponseWriter, r *http.Request) {
 		a.writeGRPCError(w, r, err)
 		return
 	}
-	runs, err := a.mapping.ListRuns(ctx, &mappingv1.ListRunsRequest{TenantId: id, Limit: 1})
-	if err != nil {
-		a.writeGRPCError(w, r, err)
+	if a.runningBeside(w, r, id, kind) {
 		return
-	}
-	exclusive := append(bus.ExclusiveKinds(kind), kind)
-	for _, cur := range runs.GetCurrent() {
-		if slices.Contains(exclusive, cur.GetKind()) && a.now().Sub(cur.GetUpdatedAt().AsTime()) < staleRun {
-			httpapi.WriteError(w, http.StatusConflict, "run_in_progress", fmt.Sprintf("a %s run (%s) is in progress", cur.GetKind(), cur.GetId()))
-			return
-		}
 	}
 	runID, err := startSync(ctx, a.pub, id, kind, bus.TriggerManual, a.now())
 	if err != nil {
@@ -277,40 +253,59 @@ func (a *admin) runNow(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, http.StatusServiceUnavailable, "unavailable", "the bus cannot take the command; try again")
 		return
 	}
-	httpapi.WriteJSON(w, http.StatusAccepted, map[string]string{"run_id": runID})
+	httpapi.WriteJSON(w, http.StatusAccepted, adminapi.RunStarted{RunID: runID})
+}
+
+// runningBeside answers 409 when a run of kind, or of a kind it must not run beside
+// (bus.ExclusiveKinds), is in progress for the tenant, naming it, and reports whether it did.
+func (a *admin) runningBeside(w http.ResponseWriter, r *http.Request, tenant, kind string) bool {
+	runs, err := a.mapping.ListRuns(r.Context(), &mappingv1.ListRunsRequest{TenantId: tenant, Limit: 1})
+	if err != nil {
+		a.writeGRPCError(w, r, err)
+		return true
+	}
+	exclusive := append(bus.ExclusiveKinds(kind), kind)
+	for _, cur := range runs.GetCurrent() {
+		if slices.Contains(exclusive, cur.GetKind()) && a.now().Sub(cur.GetUpdatedAt().AsTime()) < staleRun {
+			httpapi.WriteError(w, http.StatusConflict, "run_in_progress", fmt.Sprintf("the %s run %s is in progress", cur.GetKind(), cur.GetId()))
+			return true
+		}
+	}
+	return false
 }
 
 // staleRun is how long a run may go without progress before it counts as abandoned (a run whose
 // command was dead-lettered, say); the mapping service takes the same default.
 const staleRun = 10 * time.Minute
 
+// commandOption tunes a sync command startSync publishes.
+type commandOption func(*eventsv1.SyncCommand)
+
+// withDryRun makes a rebuild report what it would do, changing nothing.
+func withDryRun(dry bool) commandOption {
+	return func(c *eventsv1.SyncCommand) { c.DryRun = dry }
+}
+
 // startSync publishes a sync command for a new run and returns the run's ID.
-func startSync(ctx context.Context, pub *bus.Publisher, tenant, kind, trigger string, now time.Time) (string, error) {
+func startSync(ctx context.Context, pub *bus.Publisher, tenant, kind, trigger string, now time.Time, opts ...commandOption) (string, error) {
 	subject, err := bus.SyncCommandSubject(tenant, kind)
 	if err != nil {
 		return "", err
 	}
 	runID := fmt.Sprintf("%s:%s:%s:%d", trigger, tenant, kind, now.UnixNano())
 	cmd := &eventsv1.SyncCommand{TenantId: tenant, Kind: kind, Slot: timestamppb.New(now), Trigger: trigger, RunId: runID}
+	for _, o := range opts {
+		o(cmd)
+	}
 	if _, err := pub.Publish(ctx, subject, cmd, runID); err != nil {
 		return "", err
 	}
 	return runID, nil
 }
 
-type deadLetterJSON struct {
-	Sequence        uint64    `json:"sequence"`
-	Tenant          string    `json:"tenant"`
-	Consumer        string    `json:"consumer"`
-	Reason          string    `json:"reason"`
-	OriginalSubject string    `json:"original_subject"`
-	OriginalMsgID   string    `json:"original_msg_id"`
-	Deliveries      int       `json:"deliveries"`
-	DeadAt          time.Time `json:"dead_at"`
-}
-
-func toJSON(d bus.DeadLetter) deadLetterJSON {
-	return deadLetterJSON{d.Sequence, d.Tenant, d.Consumer, d.Reason, d.OriginalSubject, d.OriginalMsgID, d.Deliveries, d.DeadAt}
+func apiDeadLetter(d bus.DeadLetter) adminapi.DeadLetter {
+	return adminapi.DeadLetter{Sequence: d.Sequence, Tenant: d.Tenant, Consumer: d.Consumer, Reason: d.Reason, OriginalSubject: d.OriginalSubject,
+		OriginalMsgID: d.OriginalMsgID, Deliveries: d.Deliveries, DeadAt: d.DeadAt}
 }
 
 func (a *admin) listDeadLetters(w http.ResponseWriter, r *http.Request) {
@@ -334,11 +329,11 @@ func (a *admin) listDeadLetters(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, http.StatusServiceUnavailable, "unavailable", "cannot read dead letters; try again")
 		return
 	}
-	out := make([]deadLetterJSON, 0, len(list))
+	out := adminapi.DeadLetters{DeadLetters: make([]adminapi.DeadLetter, 0, len(list))}
 	for _, d := range list {
-		out = append(out, toJSON(d))
+		out.DeadLetters = append(out.DeadLetters, apiDeadLetter(d))
 	}
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"dead_letters": out})
+	httpapi.WriteJSON(w, http.StatusOK, out)
 }
 
 func (a *admin) deadLetterSeq(w http.ResponseWriter, r *http.Request) (uint64, bool) {
@@ -369,7 +364,7 @@ func (a *admin) getDeadLetter(w http.ResponseWriter, r *http.Request) {
 		a.deadLetterError(w, r, err)
 		return
 	}
-	httpapi.WriteJSON(w, http.StatusOK, toJSON(d))
+	httpapi.WriteJSON(w, http.StatusOK, apiDeadLetter(d))
 }
 
 func (a *admin) replayDeadLetter(w http.ResponseWriter, r *http.Request) {

@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"strconv"
 
+	"github.com/koppel/koppel/pkg/adminapi"
 	"github.com/koppel/koppel/pkg/bus"
 	"github.com/koppel/koppel/pkg/httpapi"
 	"github.com/koppel/koppel/pkg/invoicelink"
@@ -15,18 +15,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
-
-// invoiceState is what the admin API tells of one Tribe invoice: whether koppel booked it, and
-// the open issues that say why not (or what is off with it).
-type invoiceState struct {
-	Tenant string `json:"tenant"`
-	ID     string `json:"invoice_id"`
-	Booked bool   `json:"booked"`
-	// EBoekhoudenID and Number are the booked invoice's, from its link.
-	EBoekhoudenID string          `json:"eboekhouden_id,omitempty"`
-	Number        string          `json:"number,omitempty"`
-	Issues        json.RawMessage `json:"issues"`
-}
 
 // invoiceRoutes are the admin API's invoice calls.
 func (a *admin) invoiceRoutes(handle func(pattern string, h http.HandlerFunc)) {
@@ -49,16 +37,13 @@ func (a *admin) invoiceRequest(w http.ResponseWriter, r *http.Request) (tenant, 
 }
 
 // invoiceState reads an invoice's link and its open issues.
-func (a *admin) invoiceState(ctx context.Context, tenant, id string) (invoiceState, error) {
-	out := invoiceState{Tenant: tenant, ID: id}
+func (a *admin) invoiceState(ctx context.Context, tenant, id string) (adminapi.InvoiceState, error) {
+	out := adminapi.InvoiceState{Tenant: tenant, ID: id}
 	link, err := a.mapping.GetLink(ctx, &mappingv1.GetLinkRequest{TenantId: tenant, Kind: invoicelink.Kind, TribeId: id})
 	switch status.Code(err) {
 	case codes.OK:
 		out.Booked, out.EBoekhoudenID = true, link.GetLink().GetEboekhoudenId()
-		var rec struct {
-			Number string `json:"number"`
-		}
-		_ = json.Unmarshal(link.GetLink().GetRecord(), &rec)
+		rec, _ := invoicelink.Decode(link.GetLink().GetRecord())
 		out.Number = rec.Number
 	case codes.NotFound:
 	default:
@@ -68,13 +53,12 @@ func (a *admin) invoiceState(ctx context.Context, tenant, id string) (invoiceSta
 	if err != nil {
 		return out, err
 	}
-	mine := &mappingv1.ListIssuesResponse{Issues: []*mappingv1.Issue{}}
+	out.Issues = []adminapi.Issue{}
 	for _, i := range res.GetIssues() {
 		if i.GetKind() == invoicelink.Kind && i.GetEntityId() == id {
-			mine.Issues = append(mine.Issues, i)
+			out.Issues = append(out.Issues, apiIssue(i))
 		}
 	}
-	out.Issues = httpapi.ProtoJSON(mine)
 	return out, nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/koppel/koppel/pkg/adminapi"
 	"github.com/koppel/koppel/pkg/bus"
 	"github.com/koppel/koppel/pkg/invoiceretry"
 	"github.com/koppel/koppel/pkg/mapping"
@@ -81,7 +82,7 @@ func waitingIssue(id, retryOn string) *mappingv1.Issue {
 func TestPushInvoice(t *testing.T) {
 	e := newActivationEnv(t)
 	e.recordIssue(t, waitingIssue(invoiceA, invoiceretry.RetryOnManual))
-	var st invoiceState
+	var st adminapi.InvoiceState
 	if status, ae := e.call("POST", "/invoices/"+invoiceA+"/push", nil, &st); status != 202 {
 		t.Fatalf("push: %d %+v", status, ae)
 	}
@@ -107,18 +108,13 @@ func TestPushInvoice(t *testing.T) {
 // GET tells whether an invoice is booked, as what, and which issues it has.
 func TestGetInvoice(t *testing.T) {
 	e := newActivationEnv(t)
-	var st struct {
-		invoiceState
-		Issues struct {
-			Issues []struct{ Key, Code string } `json:"issues"`
-		} `json:"issues"`
-	}
-	if status, ae := e.call("GET", "/invoices/"+invoiceA, nil, &st); status != 200 || st.Booked || len(st.Issues.Issues) != 0 {
+	var st adminapi.InvoiceState
+	if status, ae := e.call("GET", "/invoices/"+invoiceA, nil, &st); status != 200 || st.Booked || len(st.Issues) != 0 {
 		t.Fatalf("unknown invoice: %d %+v %+v", status, ae, st)
 	}
 	e.recordIssue(t, waitingIssue(invoiceA, invoiceretry.RetryOnLinks))
 	e.recordIssue(t, waitingIssue(invoiceB, invoiceretry.RetryOnLinks))
-	if status, _ := e.call("GET", "/invoices/"+invoiceA, nil, &st); status != 200 || len(st.Issues.Issues) != 1 || st.Issues.Issues[0].Code != "unmapped_vat_group" {
+	if status, _ := e.call("GET", "/invoices/"+invoiceA, nil, &st); status != 200 || len(st.Issues) != 1 || st.Issues[0].Code != "unmapped_vat_group" {
 		t.Fatalf("waiting invoice: %d %+v", status, st)
 	}
 	if _, err := e.m.Client.CreateLink(context.Background(), &mappingv1.CreateLinkRequest{TenantId: e.tenantID, Kind: "invoice", TribeId: invoiceB,

@@ -4,11 +4,13 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/koppel/koppel/pkg/adminapi"
 	"github.com/koppel/koppel/pkg/bus"
 	"github.com/koppel/koppel/pkg/flow"
 	"github.com/koppel/koppel/pkg/mapping"
@@ -42,8 +44,8 @@ func TestPauseHoldsAndResumeCatchesUp(t *testing.T) {
 	if _, err := e.m.Client.SetTenantState(ctx(), &mappingv1.SetTenantStateRequest{TenantId: e.tenantID, State: mappingv1.TenantState_TENANT_STATE_ACTIVE}); err != nil {
 		t.Fatal(err)
 	}
-	var paused tenant
-	if status, ae := e.call("PUT", "/state", map[string]string{"state": "paused"}, &paused); status != 200 || paused.State != "TENANT_STATE_PAUSED" || paused.CatchUpRuns != nil {
+	var paused adminapi.StateChanged
+	if status, ae := e.call("PUT", "/state", map[string]string{"state": "paused"}, &paused); status != 200 || paused.State != adminapi.StatePaused || paused.CatchUpRuns != nil {
 		t.Fatalf("pause: %d %+v %+v", status, ae, paused)
 	}
 
@@ -98,12 +100,12 @@ func TestPauseHoldsAndResumeCatchesUp(t *testing.T) {
 	}
 
 	// Resume: every scheduled kind starts at once, and the held event is handled.
-	var resumed tenant
-	if status, ae := e.call("PUT", "/state", map[string]string{"state": "active"}, &resumed); status != 200 || resumed.State != "TENANT_STATE_ACTIVE" {
+	var resumed adminapi.StateChanged
+	if status, ae := e.call("PUT", "/state", map[string]string{"state": "active"}, &resumed); status != 200 || resumed.State != adminapi.StateActive {
 		t.Fatalf("resume: %d %+v", status, ae)
 	}
 	kinds := []string{bus.KindPayment, bus.KindProduct, bus.KindRelation, bus.KindRelationScan, bus.KindTribeScan}
-	if got := slices.Sorted(mapKeys(resumed.CatchUpRuns)); !slices.Equal(got, kinds) {
+	if got := slices.Sorted(maps.Keys(resumed.CatchUpRuns)); !slices.Equal(got, kinds) {
 		t.Fatalf("catch-up runs %v, want %v", resumed.CatchUpRuns, kinds)
 	}
 	cmds := e.syncCommands(t, len(kinds))
@@ -122,25 +124,9 @@ func TestPauseHoldsAndResumeCatchesUp(t *testing.T) {
 	}
 
 	// Setting active what is active already is no resume: nothing starts.
-	var again tenant
+	var again adminapi.StateChanged
 	if status, ae := e.call("PUT", "/state", map[string]string{"state": "active"}, &again); status != 200 || again.CatchUpRuns != nil {
 		t.Fatalf("active again: %d %+v %+v", status, ae, again)
-	}
-}
-
-// tenant is the part of the state answer the test reads.
-type tenant struct {
-	State       string            `json:"state"`
-	CatchUpRuns map[string]string `json:"catch_up_runs"`
-}
-
-func mapKeys(m map[string]string) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
 	}
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"net/http"
 
+	"github.com/koppel/koppel/pkg/adminapi"
 	"github.com/koppel/koppel/pkg/httpapi"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
 )
@@ -11,9 +12,7 @@ import (
 // between putting a new key first in KOPPEL_ENCRYPTION_KEYS and removing the old one. A dry run
 // says which key seals which secret.
 func (a *admin) resealSecrets(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		DryRun bool `json:"dry_run"`
-	}
+	var req adminapi.Reseal
 	if !httpapi.DecodeJSON(w, r, &req) {
 		return
 	}
@@ -35,5 +34,9 @@ func (a *admin) resealSecrets(w http.ResponseWriter, r *http.Request) {
 	}
 	a.log.InfoContext(ctx, "secrets resealed", "tenant", id, "dry_run", req.DryRun, "primary_key", res.GetPrimaryKeyId(),
 		"resealed", resealed, "problems", problems)
-	httpapi.WriteProto(w, http.StatusOK, res)
+	out := adminapi.Resealed{PrimaryKeyID: res.GetPrimaryKeyId(), Secrets: []adminapi.SecretSeal{}}
+	for _, s := range res.GetSecrets() {
+		out.Secrets = append(out.Secrets, adminapi.SecretSeal{Name: s.GetName(), KeyID: s.GetKeyId(), Resealed: s.GetResealed(), Problem: s.GetProblem()})
+	}
+	httpapi.WriteJSON(w, http.StatusOK, out)
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/koppel/koppel/pkg/adminapi"
 )
 
 // Activation end to end: an administration and an environment in the sandbox, then every step
@@ -147,7 +149,7 @@ func TestActivationEndToEnd(t *testing.T) {
 			t.Errorf("no webhook for %s in Tribe: %v", want, hooks)
 		}
 	}
-	if code, body := admin.do("GET", "/admin/v1/tenants/jansen", nil); code != 200 || body["state"] != "TENANT_STATE_ACTIVE" {
+	if code, body := admin.do("GET", "/admin/v1/tenants/jansen", nil); code != 200 || body["state"] != adminapi.StateActive {
 		t.Fatalf("tenant after activation: %d %v", code, body)
 	}
 	eventually(t, "an import run in the tenant's status", 30*time.Second, func() bool {

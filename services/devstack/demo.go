@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/koppel/koppel/pkg/adminapi"
 	"github.com/koppel/koppel/pkg/stack"
 )
 
@@ -43,7 +44,6 @@ var demoUnits = []map[string]string{{"code": "BOX", "name": "Doos"}, {"code": "K
 // admin API (credentials, configuration, links, activate), which starts the initial import.
 func seedTenant(ctx context.Context, s *stack.Stack, spec sandboxSpec) error {
 	sb := "http://" + s.Addrs["sandbox"]
-	gw := "http://" + s.Addrs["admin"]
 	var adm struct{ ID, AccessToken string }
 	if err := call(ctx, "POST", sb+"/eboekhouden/_sim/admins", "", map[string]any{"company": spec.company, "relations": spec.relations, "products": spec.products, "seed": spec.seed}, &adm); err != nil {
 		return fmt.Errorf("create e-Boekhouden administration: %w", err)
@@ -61,64 +61,52 @@ func seedTenant(ctx context.Context, s *stack.Stack, spec sandboxSpec) error {
 			return fmt.Errorf("relations Tribe has already: %w", err)
 		}
 	}
-	tok := s.AdminToken
-	if err := call(ctx, "POST", gw+"/admin/v1/tenants", tok, map[string]string{"id": spec.id, "display_name": spec.name}, nil); err != nil {
+	api := &adminapi.Client{Base: "http://" + s.Addrs["admin"], Token: s.AdminToken}
+	tenant := "/admin/v1/tenants/" + spec.id
+	if err := api.Do(ctx, "POST", "/admin/v1/tenants", adminapi.CreateTenant{ID: spec.id, DisplayName: spec.name}, nil); err != nil {
 		return fmt.Errorf("create tenant: %w", err)
 	}
-	creds := map[string]any{
-		"eboekhouden": map[string]string{"base_url": sb + "/eboekhouden", "token": adm.AccessToken},
-		"tribe":       map[string]string{"base_url": sb + "/tribe", "auth_url": sb + "/tribe", "client_id": env.ClientID, "client_secret": env.ClientSecret},
-	}
-	if err := call(ctx, "PUT", gw+"/admin/v1/tenants/"+spec.id+"/credentials", tok, creds, nil); err != nil {
+	var creds adminapi.Credentials
+	creds.EBoekhouden.BaseURL, creds.EBoekhouden.Token = sb+"/eboekhouden", adm.AccessToken
+	creds.Tribe.BaseURL, creds.Tribe.AuthURL = sb+"/tribe", sb+"/tribe"
+	creds.Tribe.ClientID, creds.Tribe.ClientSecret = env.ClientID, env.ClientSecret
+	if err := api.Do(ctx, "PUT", tenant+"/credentials", creds, nil); err != nil {
 		return fmt.Errorf("credentials: %w", err)
 	}
-	type option struct {
-		ID         string `json:"id"`
-		Code       string `json:"code"`
-		Category   string `json:"category"`
-		Percentage string `json:"percentage"`
-	}
-	var cfg struct {
-		Ledgers          []option `json:"ledgers"`
-		VATCodes         []option `json:"vat_codes"`
-		InvoiceTemplates []option `json:"invoice_templates"`
-		VATGroups        []option `json:"vat_groups"`
-	}
-	if err := call(ctx, "GET", gw+"/admin/v1/tenants/"+spec.id+"/configuration", tok, nil, &cfg); err != nil {
+	var cfg adminapi.Configuration
+	if err := api.Do(ctx, "GET", tenant+"/configuration", nil, &cfg); err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	links := map[string]any{"auto_debtor_numbers": true, "debtor_number_start": 50000}
+	links := adminapi.Links{AutoDebtorNumbers: true, DebtorNumberStart: 50000, RevenueLedgers: map[string]string{}, VATCodes: map[string]string{}}
 	for _, l := range cfg.Ledgers {
 		if l.Category == "DEB" {
-			links["debtor_ledger"] = l.ID
+			links.DebtorLedger = l.ID
 			break
 		}
 	}
 	if len(cfg.InvoiceTemplates) > 0 {
-		links["invoice_template"] = cfg.InvoiceTemplates[0].ID
+		links.InvoiceTemplate = cfg.InvoiceTemplates[0].ID
 	}
 	// Every Tribe VAT group books on the first revenue ledger, with the sale VAT code of the
 	// same percentage.
-	revenue, codes := map[string]string{}, map[string]string{}
 	for _, g := range cfg.VATGroups {
 		for _, l := range cfg.Ledgers {
 			if l.Category == "VW" {
-				revenue[g.ID] = l.ID
+				links.RevenueLedgers[g.ID] = l.ID
 				break
 			}
 		}
 		for _, c := range cfg.VATCodes {
 			// GEEN (no VAT) is for sales too; it is the 0% groups' code.
-			if (c.Category == "sale" || c.Category == "both") && (codes[g.ID] == "" || sameRate(c.Percentage, g.Percentage)) {
-				codes[g.ID] = c.Code
+			if (c.Category == "sale" || c.Category == "both") && (links.VATCodes[g.ID] == "" || sameRate(c.Percentage, g.Percentage)) {
+				links.VATCodes[g.ID] = c.Code
 			}
 		}
 	}
-	links["revenue_ledgers"], links["vat_codes"] = revenue, codes
-	if err := call(ctx, "PUT", gw+"/admin/v1/tenants/"+spec.id+"/links", tok, links, nil); err != nil {
+	if err := api.Do(ctx, "PUT", tenant+"/links", links, nil); err != nil {
 		return fmt.Errorf("links: %w", err)
 	}
-	if err := call(ctx, "POST", gw+"/admin/v1/tenants/"+spec.id+"/activate", tok, nil, nil); err != nil {
+	if err := api.Do(ctx, "POST", tenant+"/activate", nil, nil); err != nil {
 		return fmt.Errorf("activate: %w", err)
 	}
 	return nil

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/koppel/koppel/pkg/adminapi"
 	"github.com/koppel/koppel/pkg/stack"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -86,6 +87,17 @@ func (c *client) do(method, path string, body any) (int, map[string]any) {
 	raw, _ := io.ReadAll(resp.Body)
 	_ = json.Unmarshal(raw, &out)
 	return resp.StatusCode, out
+}
+
+// status reads a tenant's status as the admin API's contract types it.
+func (c *client) status(tenant string) adminapi.Status {
+	c.t.Helper()
+	var st adminapi.Status
+	api := adminapi.Client{Base: c.base, Token: c.token}
+	if err := api.Do(context.Background(), "GET", "/admin/v1/tenants/"+tenant+"/status", nil, &st); err != nil {
+		c.t.Fatalf("status of %s: %v", tenant, err)
+	}
+	return st
 }
 
 func sign(secret string, body []byte) string {
@@ -220,17 +232,10 @@ func TestWalkingSkeletonSchedulerAndRunNow(t *testing.T) {
 	// finishedKinds counts finished runs per kind: the tenant has no credentials, so every
 	// run fails, saying so.
 	finishedKinds := func() map[string]int {
-		code, body := admin.do("GET", "/admin/v1/tenants/acme/status", nil)
-		if code != 200 {
-			t.Fatalf("status: %d %v", code, body)
-		}
-		runs, _ := body["runs"].(map[string]any)
-		finished, _ := runs["finished"].([]any)
 		kinds := map[string]int{}
-		for _, r := range finished {
-			run := r.(map[string]any)
-			if run["status"] == "RUN_STATUS_FAILED" && strings.Contains(fmt.Sprint(run["message"]), "no credentials") {
-				kinds[run["kind"].(string)]++
+		for _, r := range admin.status("acme").Runs.Finished {
+			if r.Status == adminapi.RunFailed && strings.Contains(r.Message, "no credentials") {
+				kinds[r.Kind]++
 			}
 		}
 		return kinds
@@ -238,16 +243,10 @@ func TestWalkingSkeletonSchedulerAndRunNow(t *testing.T) {
 	// skippedKinds counts the scheduled runs not started beside a run of a kind they must not run
 	// beside (relation and relation-scan fire together at first).
 	skippedKinds := func() map[string]int {
-		code, body := admin.do("GET", "/admin/v1/tenants/acme/status", nil)
-		if code != 200 {
-			t.Fatalf("status: %d %v", code, body)
-		}
 		kinds := map[string]int{}
-		history, _ := body["history"].(map[string]any)
-		entries, _ := history["entries"].([]any)
-		for _, h := range entries {
-			if e := h.(map[string]any); e["code"] == "run_skipped" {
-				kinds[fmt.Sprint(e["kind"])]++
+		for _, e := range admin.status("acme").History {
+			if e.Code == "run_skipped" {
+				kinds[e.Kind]++
 			}
 		}
 		return kinds

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/koppel/koppel/pkg/adminapi"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
 )
 
@@ -69,19 +70,6 @@ func sendOneLineInvoice(t *testing.T, sb func(method, path string, body, out any
 	return id
 }
 
-// shownInvoice is koppelctl's -o json of invoices show.
-type shownInvoice struct {
-	Booked        bool   `json:"booked"`
-	EBoekhoudenID string `json:"eboekhouden_id"`
-	Number        string `json:"number"`
-	Issues        struct {
-		Issues []struct {
-			Code, Action string
-			Details      map[string]string
-		} `json:"issues"`
-	} `json:"issues"`
-}
-
 // A bookkeeper sends an invoice with a 9% line before the 9% VAT group is linked. koppelctl
 // shows why it is not booked, a push without a fix ends in the same issue (exit 1), storing the
 // links books it by itself, and a push of a booked invoice says so at once. An invoice in dollars
@@ -106,10 +94,10 @@ func TestInvoicePushAndLinksEndToEnd(t *testing.T) {
 	url := "http://" + s.Addrs["admin"]
 	ctl := func(args ...string) (string, int) { return koppelctl(t, url, s.AdminToken, "", args...) }
 	sb := func(method, path string, body, out any) { sandboxJSON(t, s, method, path, body, out) }
-	show := func(id string) shownInvoice {
+	show := func(id string) adminapi.InvoiceState {
 		t.Helper()
 		out, code := ctl("-o", "json", "invoices", "show", "shop", id)
-		var got shownInvoice
+		var got adminapi.InvoiceState
 		if code != 0 || json.Unmarshal([]byte(out), &got) != nil {
 			t.Fatalf("invoices show: exit %d: %s", code, out)
 		}
@@ -117,7 +105,7 @@ func TestInvoicePushAndLinksEndToEnd(t *testing.T) {
 	}
 	hasIssue := func(id, code string) func() bool {
 		return func() bool {
-			for _, i := range show(id).Issues.Issues {
+			for _, i := range show(id).Issues {
 				if i.Code == code {
 					return true
 				}
@@ -145,7 +133,7 @@ func TestInvoicePushAndLinksEndToEnd(t *testing.T) {
 	customer := customers[0]["ID"].(string)
 	id := sendOneLineInvoice(t, sb, "shop", customer, "EUR", vat["LOW"])
 	eventually(t, "the invoice's issue", 60*time.Second, hasIssue(id, "unmapped_vat_group"))
-	if got := show(id); got.Booked || got.Issues.Issues[0].Details["retry_on"] != "links" {
+	if got := show(id); got.Booked || got.Issues[0].Details["retry_on"] != "links" {
 		t.Fatalf("invoice %+v", got)
 	}
 
@@ -160,7 +148,7 @@ func TestInvoicePushAndLinksEndToEnd(t *testing.T) {
 	}
 	eventually(t, "the invoice booked", 60*time.Second, func() bool { return show(id).Booked })
 	got := show(id)
-	if len(got.Issues.Issues) != 0 || got.EBoekhoudenID == "" || got.Number == "" {
+	if len(got.Issues) != 0 || got.EBoekhoudenID == "" || got.Number == "" {
 		t.Fatalf("booked invoice %+v", got)
 	}
 	var invoices []struct {

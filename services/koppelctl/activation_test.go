@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/koppel/koppel/pkg/adminapi"
 )
 
 // adminAPI stands in for the gateway: it records requests and answers from a table.
@@ -55,7 +57,7 @@ func (a *adminAPI) last(t *testing.T) (method, path string, body map[string]any)
 
 func ctl(url, stdin string, args ...string) (string, int) {
 	var out bytes.Buffer
-	code := run(context.Background(), append([]string{"-url", url}, args...), strings.NewReader(stdin), &out, &out)
+	code := run(context.Background(), append([]string{"-url", url, "-poll", "5ms"}, args...), strings.NewReader(stdin), &out, &out)
 	return out.String(), code
 }
 
@@ -136,7 +138,7 @@ func TestRefusedCredentialNamed(t *testing.T) {
 
 func TestLinksFromFlags(t *testing.T) {
 	api := &adminAPI{answer: func(string, string) (int, string) {
-		return 200, `{"id":"acme","settings":{"auto_debtor_numbers":true,"debtor_number_start":"10000","links":{"debtor_ledger":"7","webhook:x":"Relation.Person"}}}`
+		return 200, `{"id":"acme","settings":{"auto_debtor_numbers":true,"debtor_number_start":10000,"links":{"debtor_ledger":"7","webhook:x":"Relation.Person"}}}`
 	}}
 	url := api.start(t)
 	out, code := ctl(url, "", "tenants", "links", "acme", "-debtor-ledger", "1300", "-invoice-template", "3",
@@ -192,14 +194,14 @@ func TestActivateWatchFollowsTheImport(t *testing.T) {
 		case 1:
 			return 200, `{"tenant":{"id":"acme"},"runs":{}}`
 		case 2:
-			return 200, `{"tenant":{"id":"acme"},"runs":{"current":[{"id":"activation:acme:import:1","kind":"import","done":"5","total":"10"}]}}`
+			return 200, `{"tenant":{"id":"acme"},"runs":{"current":[{"id":"activation:acme:import:1","kind":"import","done":5,"total":10}]}}`
 		default:
-			return 200, `{"tenant":{"id":"acme"},"runs":{"finished":[{"id":"activation:acme:import:1","kind":"import","status":"RUN_STATUS_SUCCEEDED"}]}}`
+			return 200, `{"tenant":{"id":"acme"},"runs":{"finished":[{"id":"activation:acme:import:1","kind":"import","status":"succeeded"}]}}`
 		}
 	}}
 	url := api.start(t)
 	var out bytes.Buffer
-	c := &cli{api: &apiClient{base: url}, out: &out, pollEvery: time.Millisecond}
+	c := &cli{api: &adminapi.Client{Base: url}, out: &out, pollEvery: time.Millisecond}
 	if err := c.dispatch(context.Background(), []string{"tenants", "activate", "acme", "-watch"}); err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +219,7 @@ func TestActivateWithoutWatchAndResume(t *testing.T) {
 		if strings.HasSuffix(path, "/activate") {
 			return 202, `{"state":"active","import_run_id":"r-9"}`
 		}
-		return 200, `{"id":"acme","state":"TENANT_STATE_ACTIVE"}`
+		return 200, `{"id":"acme","state":"active"}`
 	}}
 	url := api.start(t)
 	if out, code := ctl(url, "", "tenants", "activate", "acme"); code != 0 || !strings.Contains(out, "run r-9") {

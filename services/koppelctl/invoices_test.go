@@ -25,9 +25,9 @@ func invoiceAnswers(before string, states ...string) *adminAPI {
 }
 
 const (
-	waitingOnce  = `{"tenant":"acme","invoice_id":"` + invoiceID + `","booked":false,"issues":{"issues":[{"key":"invoice/x/booking","code":"unmapped_vat_group","kind":"invoice","message":"Invoice 2026001 was not booked: line has VAT group LOW.","action":"Link it.","occurrences":"1"}]}}`
-	waitingTwice = `{"tenant":"acme","invoice_id":"` + invoiceID + `","booked":false,"issues":{"issues":[{"key":"invoice/x/booking","code":"customer_not_in_books","kind":"invoice","message":"Invoice 2026001 was not booked: its customer has no debtor number.","action":"Give the customer a debtor number.","occurrences":"2"}]}}`
-	booked       = `{"tenant":"acme","invoice_id":"` + invoiceID + `","booked":true,"eboekhouden_id":"4711","number":"2026001","issues":{"issues":[]}}`
+	waitingOnce  = `{"tenant":"acme","invoice_id":"` + invoiceID + `","booked":false,"issues":[{"key":"invoice/x/booking","code":"unmapped_vat_group","kind":"invoice","message":"Invoice 2026001 was not booked: line has VAT group LOW.","action":"Link it.","occurrences":1}]}`
+	waitingTwice = `{"tenant":"acme","invoice_id":"` + invoiceID + `","booked":false,"issues":[{"key":"invoice/x/booking","code":"customer_not_in_books","kind":"invoice","message":"Invoice 2026001 was not booked: its customer has no debtor number.","action":"Give the customer a debtor number.","occurrences":2}]}`
+	booked       = `{"tenant":"acme","invoice_id":"` + invoiceID + `","booked":true,"eboekhouden_id":"4711","number":"2026001","issues":[]}`
 )
 
 // The bookkeeper linked the VAT group and pushes the invoice: koppelctl waits until it is booked.

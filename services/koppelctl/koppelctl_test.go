@@ -11,18 +11,20 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/koppel/koppel/pkg/adminapi"
 )
 
 func TestProgressBar(t *testing.T) {
 	start := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
-	r := syncRun{StartedAt: start, Done: 2500, Total: 10000}
+	r := adminapi.Run{StartedAt: start, Done: 2500, Total: 10000}
 	got := progressBar(r, start.Add(10*time.Second))
 	for _, want := range []string{"[#######.......................]", "2500/10000", " 25%", "250.0/s", "30s left"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("bar %q lacks %q", got, want)
 		}
 	}
-	if got := progressBar(syncRun{Done: 3}, start); !strings.Contains(got, "3 done") {
+	if got := progressBar(adminapi.Run{Done: 3}, start); !strings.Contains(got, "3 done") {
 		t.Errorf("unknown total: %q", got)
 	}
 }

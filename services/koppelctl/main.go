@@ -1,4 +1,4 @@
-// Command koppelctl operates koppel through the gateway's admin API: tenants and their
+// Command koppelctl operates koppel through the admin API: tenants and their
 // activation, status with progress, sync now, issues, dead letters and rebuilding the mapping.
 // Tables for people by default, -o json for scripts.
 //
@@ -17,9 +17,12 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/koppel/koppel/pkg/adminapi"
 )
 
-const usage = `koppelctl operates koppel through the gateway's admin API.
+// usageHead opens the usage text; usageText lists the commands after it.
+const usageHead = `koppelctl operates koppel through the admin API.
 
 Usage: koppelctl [flags] <command> [arguments]
 
@@ -27,42 +30,6 @@ The admin token comes from KOPPEL_TOKEN, or from a file (-token-file or KOPPEL_T
 never from the command line, where ps and the shell's history would show it.
 
 Commands:
-  tenants list                      list tenants
-  tenants show <tenant>             show a tenant and its settings
-  tenants create <tenant> [name]    create a tenant
-  tenants credentials <tenant> [-f file|-] [-eboekhouden-url u] [-tribe-url u] [-tribe-auth-url u] [-tribe-client-id id]
-                                    check and store both systems' credentials; the secrets come
-                                    from the file or from KOPPEL_EBOEKHOUDEN_TOKEN and
-                                    KOPPEL_TRIBE_CLIENT_SECRET, never from the command line
-  tenants configuration <tenant>    ledgers, VAT codes, templates, VAT groups, units, address types
-  tenants links <tenant> [-f file|-] -debtor-ledger L -invoice-template T
-        -revenue GROUP=LEDGER... -vat GROUP=CODE... [-auto-debtor-numbers -debtor-number-start N]
-                                    link ledgers and VAT codes (checked against the configuration)
-  tenants activate <tenant> [-watch]
-                                    register the Tribe webhooks and start the initial import
-  tenants pause <tenant>            pause a tenant (events wait)
-  tenants resume <tenant>           resume a paused tenant
-  secrets set <tenant> <name>       store a secret, read from standard input
-  secrets reseal [tenant ...] [-dry-run]
-                                    seal secrets again under the primary key (all tenants
-                                    when none named); exits 1 when one cannot be opened
-  status <tenant> [-watch]          runs with progress, open issues, recent history
-  sync <tenant> <kind>              run a sync now (import, relation, relation-scan, tribe-scan,
-                                    product, payment)
-  issues <tenant>                   open issues and what to do about them
-  invoices push <tenant> <invoice> [-wait=false] [-timeout 1m]
-                                    book a Tribe invoice again (after fixing what its issue
-                                    names) and wait until it is booked or an issue says why not
-  invoices show <tenant> <invoice>  whether an invoice is booked, and its open issues
-  deadletters list [-tenant t]      messages that could not be handled
-  deadletters show <seq>            one dead letter
-  deadletters replay <seq>          put a dead letter back on its subject
-  deadletters drop <seq>            remove a dead letter
-  rebuild <tenant> [-dry-run]       find the links again from both systems (after the loss of
-                                    Redis): per kind what was linked, already linked, conflicting
-                                    and unmatched, with examples; -dry-run changes nothing
-
-Flags:
 `
 
 // Exit codes.
@@ -89,7 +56,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	url := fs.String("url", envOr("KOPPEL_URL", "http://127.0.0.1:8082"), "admin API URL (env KOPPEL_URL)")
 	tokenFile := fs.String("token-file", envOr("KOPPEL_TOKEN_FILE", ""), "file holding the admin bearer token (env KOPPEL_TOKEN_FILE); else env KOPPEL_TOKEN")
 	output := fs.String("o", "table", "output: table or json")
-	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
+	poll := fs.Duration("poll", 0, "how often -watch and -wait look again (default 2s for runs, 500ms for invoice pushes)")
+	fs.Usage = func() { fmt.Fprint(stderr, usageText()); fs.PrintDefaults() }
 	// A token on the command line shows in ps and in the shell's history: refuse it by name
 	// rather than as an unknown flag, so the way to pass it is in the message.
 	for _, a := range args {
@@ -101,6 +69,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
+	if *poll < 0 {
+		fmt.Fprintln(stderr, "koppelctl: -poll: want a positive duration")
+		return exitUsage
+	}
 	if *output != "table" && *output != "json" {
 		fmt.Fprintln(stderr, "koppelctl: -o: want table or json")
 		return exitUsage
@@ -110,7 +82,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "koppelctl: %v\n", err)
 		return exitUsage
 	}
-	c := &cli{api: &apiClient{base: strings.TrimRight(*url, "/"), token: token}, out: stdout, json: *output == "json", stdin: stdin}
+	c := &cli{api: &adminapi.Client{Base: strings.TrimRight(*url, "/"), Token: token}, out: stdout, json: *output == "json", stdin: stdin, pollEvery: *poll}
 	err = c.dispatch(ctx, fs.Args())
 	if err == nil {
 		return exitOK
@@ -125,7 +97,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if isPending(err) {
 		return exitPending
 	}
-	var ae *apiError
+	var ae *adminapi.Error
 	if errors.As(err, &ae) {
 		switch ae.Status {
 		case 401, 403:

@@ -2,79 +2,47 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"flag"
 	"fmt"
 	"strings"
 	"text/tabwriter"
-	"time"
+
+	"github.com/koppel/koppel/pkg/adminapi"
 )
 
-// rebuildTimeout bounds a rebuild: the gateway reads every relation, product and invoice of both
-// systems before it answers.
-const rebuildTimeout = 30 * time.Minute
-
-// rebuildReport is the gateway's answer to POST .../rebuild.
-type rebuildReport struct {
-	Tenant        string        `json:"tenant"`
-	DryRun        bool          `json:"dry_run"`
-	Kinds         []rebuildKind `json:"kinds"`
-	DebtorNumbers struct {
-		HighestUsed int64 `json:"highest_used"`
-		Sequence    int64 `json:"sequence,omitempty"`
-	} `json:"debtor_numbers"`
-	CursorsReset []string `json:"cursors_reset"`
-	Notes        []string `json:"notes,omitempty"`
-}
-
-type rebuildKind struct {
-	Kind                 string `json:"kind"`
-	FoundTribe           int    `json:"found_tribe"`
-	FoundEBoekhouden     int    `json:"found_eboekhouden"`
-	Linked               int    `json:"linked"`
-	AlreadyLinked        int    `json:"already_linked"`
-	Conflicting          int    `json:"conflicting"`
-	UnmatchedTribe       int    `json:"unmatched_tribe"`
-	UnmatchedEBoekhouden int    `json:"unmatched_eboekhouden"`
-	Examples             []struct {
-		Outcome       string `json:"outcome"`
-		TribeID       string `json:"tribe_id,omitempty"`
-		EBoekhoudenID string `json:"eboekhouden_id,omitempty"`
-		Key           string `json:"key,omitempty"`
-		Name          string `json:"name,omitempty"`
-		Reason        string `json:"reason"`
-	} `json:"examples"`
-}
-
-// rebuild asks the gateway to find a tenant's links again from both systems. The exit code is 0
-// when the rebuild ran, whatever it found: conflicting and unmatched records are part of the
-// report (scripts read them with -o json); 4 when another rebuild of the tenant is running or it
-// has no credentials yet.
-func (c *cli) rebuild(ctx context.Context, args []string) error {
-	const form = "rebuild <tenant> [-dry-run]"
-	var tenant string
-	dry := false
-	for _, a := range args {
-		switch {
-		case a == "-dry-run" || a == "--dry-run":
-			dry = true
-		case strings.HasPrefix(a, "-"):
-			return usageError(fmt.Sprintf("rebuild: unknown flag %s; usage: koppelctl %s", a, form))
-		case tenant == "":
-			tenant = a
-		default:
-			return usageError("usage: koppelctl " + form)
+// rebuild asks koppel to find a tenant's links again from both systems, as a run of kind
+// rebuild, and (unless -watch=false) follows it and prints its report. The exit code is 0 when
+// the rebuild ran, whatever it found: conflicting and unmatched records are part of the report
+// (scripts read them with -o json); 4 when a run that cannot share the tenant's links with it is
+// in progress, or the tenant has no credentials yet.
+func rebuild(fs *flag.FlagSet) runFunc {
+	dry := fs.Bool("dry-run", false, "report what a rebuild would do, change nothing")
+	watch := fs.Bool("watch", true, "follow the rebuild until it finished and print its report")
+	return func(ctx context.Context, c *cli, args []string) error {
+		tenant := args[0]
+		var started adminapi.RunStarted
+		if err := c.api.Do(ctx, "POST", tenantPath(tenant, "/rebuild"), adminapi.Rebuild{DryRun: *dry}, &started); err != nil {
+			return err
 		}
+		if !*watch {
+			return c.print(started, func(w *tabwriter.Writer) {
+				fmt.Fprintf(w, "started rebuild run %s; follow it with koppelctl status %s\n", started.RunID, tenant)
+			})
+		}
+		run, err := c.watchRun(ctx, tenant, adminapi.RunKindRebuild, started.RunID)
+		if err != nil {
+			return err
+		}
+		var rep adminapi.RebuildReport
+		if err := json.Unmarshal(run.Report, &rep); err != nil {
+			return fmt.Errorf("the rebuild run %s finished without a readable report: %w", run.ID, err)
+		}
+		return c.print(rep, func(w *tabwriter.Writer) { fmt.Fprintln(w); printRebuild(w, rep) })
 	}
-	if tenant == "" {
-		return usageError("usage: koppelctl " + form)
-	}
-	var rep rebuildReport
-	if err := c.api.doWithin(ctx, rebuildTimeout, "POST", "/admin/v1/tenants/"+tenant+"/rebuild", map[string]bool{"dry_run": dry}, &rep); err != nil {
-		return err
-	}
-	return c.print(rep, func(w *tabwriter.Writer) { printRebuild(w, rep) })
 }
 
-func printRebuild(w *tabwriter.Writer, rep rebuildReport) {
+func printRebuild(w *tabwriter.Writer, rep adminapi.RebuildReport) {
 	linked := "LINKED"
 	if rep.DryRun {
 		fmt.Fprintf(w, "rebuild of %s, dry run: nothing was changed; this is what a rebuild would do\n\n", rep.Tenant)
@@ -124,13 +92,13 @@ func printRebuild(w *tabwriter.Writer, rep rebuildReport) {
 // outcomeText says an example's outcome in words.
 func outcomeText(outcome string, dry bool) string {
 	switch outcome {
-	case "linked":
+	case adminapi.OutcomeLinked:
 		if dry {
 			return "would link"
 		}
-	case "unmatched_tribe":
+	case adminapi.OutcomeUnmatchedTribe:
 		return "only in Tribe"
-	case "unmatched_eboekhouden":
+	case adminapi.OutcomeUnmatchedEBoekhouden:
 		return "only in e-Boekhouden"
 	}
 	return strings.ReplaceAll(outcome, "_", " ")

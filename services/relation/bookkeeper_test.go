@@ -515,7 +515,7 @@ func tribeWrites(w *world) int {
 // read the same relations with the same budget); the tenant's history says why.
 func TestRelationRunsWaitForTheImport(t *testing.T) {
 	w := newWorld(t, 5, false)
-	handler := flow.CommandHandler(w.m.Client, commands(w.s, nil))
+	handler := flow.CommandHandler(w.m.Client, commands(w.s, nil, nil))
 	importRun := w.startRun(bus.KindImport, "import-1")
 	cmd := &eventsv1.SyncCommand{TenantId: w.tenant, Kind: bus.KindRelationScan, RunId: "scan-1", Trigger: "schedule"}
 	data, err := proto.Marshal(cmd)

@@ -65,18 +65,22 @@ func main() {
 				}}
 			return map[string]bus.Handler{
 				bus.ConsumerRelationEvents:   flow.ChangeHandler(d.Mapping, s.push),
-				bus.ConsumerRelationCommands: flow.CommandHandler(d.Mapping, commands(s, scanner)),
+				bus.ConsumerRelationCommands: flow.CommandHandler(d.Mapping, commands(s, scanner, &rebuildJob{mapping: d.Mapping, clients: clients.Both, log: env.Log})),
 			}, nil
 		})
 	})
 }
 
-// commands dispatches the relation-cmd consumer's kinds: the Tribe scan to the scanner, the
-// runs over e-Boekhouden's relations (import, relation, relation-scan) to the syncer.
-func commands(s *syncer, scanner *tribeScanner) flow.CommandFunc {
+// commands dispatches the relation-cmd consumer's kinds: the Tribe scan to the scanner, a
+// rebuild of the mapping to the rebuild job, the runs over e-Boekhouden's relations (import,
+// relation, relation-scan) to the syncer.
+func commands(s *syncer, scanner *tribeScanner, rebuild *rebuildJob) flow.CommandFunc {
 	return func(ctx context.Context, t *mappingv1.Tenant, cmd *eventsv1.SyncCommand, run *syncrun.Run) error {
-		if cmd.GetKind() == bus.KindTribeScan {
+		switch cmd.GetKind() {
+		case bus.KindTribeScan:
 			return scanner.scan(ctx, t, cmd, run)
+		case bus.KindRebuild:
+			return rebuild.run(ctx, t, cmd, run)
 		}
 		return s.pull(ctx, t, cmd, run)
 	}

@@ -29,10 +29,10 @@ import (
 // tests. Give it a token only where someone needs it.
 var Callers = map[string][]string{
 	// The admin service: tenants, credentials (it logs in with them, so it reads secrets),
-	// activation, status, rebuild, dead letters.
-	"admin": {"AcquireLease", "BatchGetLinks", "CreateLink", "CreateTenant", "GetCursor", "GetLink", "GetSecret", "GetTenant", "ListHistory",
-		"ListIssues", "ListRuns", "ListTenants", "PutSecret", "RaiseNumber", "RecordIssue", "ReleaseLease", "ResealSecrets", "ResolveIssue",
-		"SetCursor", "SetTenantState", "UpdateTenantSettings"},
+	// activation, status, invoice pushes, dead letters. A rebuild is a run of the relation
+	// service, so the admin service writes no links.
+	"admin": {"AcquireLease", "CreateTenant", "GetLink", "GetSecret", "GetTenant", "ListHistory", "ListIssues", "ListRuns", "ListTenants",
+		"PutSecret", "RecordIssue", "ReleaseLease", "ResealSecrets", "ResolveIssue", "SetTenantState", "UpdateTenantSettings"},
 	// The gateway, the public edge, reads a tenant's webhook registrations and secrets only (it
 	// links the lease helper and the issue recorder without using them).
 	"gateway": {"AcquireLease", "GetSecret", "GetTenant", "RecordIssue", "ReleaseLease"},

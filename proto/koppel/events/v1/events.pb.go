@@ -173,14 +173,17 @@ type SyncCommand struct {
 	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
 	// The kind of run (pkg/bus Kind*): "import" (the initial import), "relation" (the periodic
 	// pull of every linked relation), "relation-scan" (new relations only), "tribe-scan" (Tribe
-	// records changed since the last scan, for lost webhooks), "product", "payment".
+	// records changed since the last scan, for lost webhooks), "product", "payment", "rebuild"
+	// (the links found again from both systems, after the loss of Redis).
 	Kind string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
 	// Start of the schedule slot this command belongs to; the message ID is derived from it.
 	Slot *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=slot,proto3" json:"slot,omitempty"`
 	// Why it runs (pkg/bus Trigger*): "schedule", "manual" (run-now), "activation" (the initial
 	// import) or "resume" (the catch-up when a paused tenant resumes).
-	Trigger       string `protobuf:"bytes,4,opt,name=trigger,proto3" json:"trigger,omitempty"`
-	RunId         string `protobuf:"bytes,5,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	Trigger string `protobuf:"bytes,4,opt,name=trigger,proto3" json:"trigger,omitempty"`
+	RunId   string `protobuf:"bytes,5,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	// A rebuild that only reports what it would do ("rebuild" runs only).
+	DryRun        bool `protobuf:"varint,6,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -250,6 +253,13 @@ func (x *SyncCommand) GetRunId() string {
 	return ""
 }
 
+func (x *SyncCommand) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
 var File_koppel_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_koppel_events_v1_events_proto_rawDesc = "" +
@@ -262,13 +272,14 @@ const file_koppel_events_v1_events_proto_rawDesc = "" +
 	"\x06action\x18\x04 \x01(\x0e2\x1e.koppel.events.v1.ChangeActionR\x06action\x12;\n" +
 	"\voccurred_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"occurredAt\x12\x1b\n" +
-	"\tevent_key\x18\x06 \x01(\tR\beventKey\"\x9f\x01\n" +
+	"\tevent_key\x18\x06 \x01(\tR\beventKey\"\xb8\x01\n" +
 	"\vSyncCommand\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12.\n" +
 	"\x04slot\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04slot\x12\x18\n" +
 	"\atrigger\x18\x04 \x01(\tR\atrigger\x12\x15\n" +
-	"\x06run_id\x18\x05 \x01(\tR\x05runId*~\n" +
+	"\x06run_id\x18\x05 \x01(\tR\x05runId\x12\x17\n" +
+	"\adry_run\x18\x06 \x01(\bR\x06dryRun*~\n" +
 	"\fChangeAction\x12\x1d\n" +
 	"\x19CHANGE_ACTION_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15CHANGE_ACTION_CREATED\x10\x01\x12\x19\n" +
