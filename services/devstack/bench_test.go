@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/koppel/koppel/pkg/stack"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
+	"github.com/koppel/koppel/services/devstack/internal/stack"
 )
 
 // invoiceBenchTenant is one of the benchmark's invoicing tenants: its draft Tribe invoices, and

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/koppel/koppel/pkg/adminapi"
-	"github.com/koppel/koppel/pkg/stack"
+	"github.com/koppel/koppel/services/devstack/internal/stack"
 )
 
 // seedDemo makes the demo tenant of make run: 250 relations and 40 products in e-Boekhouden, a

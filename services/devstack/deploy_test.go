@@ -15,7 +15,7 @@ import (
 
 	"github.com/koppel/koppel/pkg/config"
 	"github.com/koppel/koppel/pkg/httpapi"
-	"github.com/koppel/koppel/pkg/stack"
+	"github.com/koppel/koppel/services/devstack/internal/stack"
 	"gopkg.in/yaml.v3"
 )
 

@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/koppel/koppel/pkg/adminapi"
-	"github.com/koppel/koppel/pkg/stack"
+	"github.com/koppel/koppel/services/devstack/internal/stack"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )

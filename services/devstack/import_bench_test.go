@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/koppel/koppel/pkg/bus"
-	"github.com/koppel/koppel/pkg/stack"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
+	"github.com/koppel/koppel/services/devstack/internal/stack"
 )
 
 // apiCalls sums a service's koppel_api_requests_total for one system, as its /metrics says.

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/koppel/koppel/pkg/stack"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
+	"github.com/koppel/koppel/services/devstack/internal/stack"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )

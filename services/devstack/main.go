@@ -15,7 +15,7 @@ import (
 	"syscall"
 
 	"github.com/koppel/koppel/pkg/config"
-	"github.com/koppel/koppel/pkg/stack"
+	"github.com/koppel/koppel/services/devstack/internal/stack"
 )
 
 type devConfig struct {

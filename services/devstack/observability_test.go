@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/koppel/koppel/pkg/stack"
+	"github.com/koppel/koppel/services/devstack/internal/stack"
 	"github.com/nats-io/nats.go/jetstream"
 	"gopkg.in/yaml.v3"
 )

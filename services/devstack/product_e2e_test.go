@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/koppel/koppel/pkg/stack"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
+	"github.com/koppel/koppel/services/devstack/internal/stack"
 )
 
 // bookkeeper works in an e-Boekhouden administration of the simulator through its public API,

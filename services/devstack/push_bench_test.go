@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/koppel/koppel/pkg/bus"
-	"github.com/koppel/koppel/pkg/stack"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
+	"github.com/koppel/koppel/services/devstack/internal/stack"
 )
 
 // pushTarget is an organisation of the benchmark's tenant: its Tribe ID and e-Boekhouden ID.

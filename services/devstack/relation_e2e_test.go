@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/koppel/koppel/pkg/mapping"
-	"github.com/koppel/koppel/pkg/stack"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
+	"github.com/koppel/koppel/services/devstack/internal/stack"
 )
 
 // sandboxTenant creates an e-Boekhouden administration with n relations and a Tribe environment

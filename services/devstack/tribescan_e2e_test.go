@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/koppel/koppel/pkg/bus"
-	"github.com/koppel/koppel/pkg/stack"
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
+	"github.com/koppel/koppel/services/devstack/internal/stack"
 )
 
 // Tribe delivers no webhook at all: an invoice sent and an organisation edited in Tribe reach
