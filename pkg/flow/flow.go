@@ -49,7 +49,7 @@ func ChangeHandler(client mappingv1.MappingServiceClient, fn ChangeFunc) bus.Han
 		if change.GetTenantId() != m.Tenant || change.GetEntityId() == "" || change.GetEntity() != bus.EntityOf(m.Subject) {
 			return bus.Permanent(errors.New("tribe change does not match its subject"), malformed(m))
 		}
-		tenant, skip, err := loadTenant(ctx, client, m.Tenant)
+		tenant, skip, err := loadTenant(ctx, client, m.Tenant, false)
 		if err != nil || skip {
 			return err
 		}
@@ -75,12 +75,10 @@ func CommandHandler(client mappingv1.MappingServiceClient, fn CommandFunc) bus.H
 		if cmd.GetTenantId() != m.Tenant || cmd.GetKind() != bus.EntityOf(m.Subject) || cmd.GetRunId() == "" {
 			return bus.Permanent(errors.New("sync command does not match its subject"), malformed(m))
 		}
-		tenant, skip, err := loadTenant(ctx, client, m.Tenant)
-		if skip && cmd.GetKind() == bus.KindRebuild && tenant.GetState() == mappingv1.TenantState_TENANT_STATE_SETUP {
-			// A rebuild is what comes before the activation of a tenant recreated after the
-			// loss of Redis: it finds the links the import must not make twice.
-			skip = false
-		}
+		// A rebuild runs in every state: it comes before the activation of a tenant created
+		// again after the loss of Redis (it finds the links the import must not make twice),
+		// and while a tenant is paused so that no sync links beside it.
+		tenant, skip, err := loadTenant(ctx, client, m.Tenant, cmd.GetKind() == bus.KindRebuild)
 		if err != nil || skip {
 			return err
 		}
@@ -123,8 +121,8 @@ func skipped(ctx context.Context, client mappingv1.MappingServiceClient, cmd *ev
 }
 
 // loadTenant returns the tenant, and skip when its state means no work now (it is not activated
-// yet).
-func loadTenant(ctx context.Context, client mappingv1.MappingServiceClient, id string) (*mappingv1.Tenant, bool, error) {
+// yet); a paused tenant's work waits. With anyState the tenant's state does not matter.
+func loadTenant(ctx context.Context, client mappingv1.MappingServiceClient, id string, anyState bool) (*mappingv1.Tenant, bool, error) {
 	res, err := client.GetTenant(ctx, &mappingv1.GetTenantRequest{TenantId: id})
 	if status.Code(err) == codes.NotFound {
 		// Nobody to tell: dead-letter it rather than record an issue on no one.
@@ -133,6 +131,9 @@ func loadTenant(ctx context.Context, client mappingv1.MappingServiceClient, id s
 	if err != nil {
 		return nil, false, fmt.Errorf("get tenant: %w", err)
 	}
+	if anyState {
+		return res.GetTenant(), false, nil
+	}
 	switch res.GetTenant().GetState() {
 	case mappingv1.TenantState_TENANT_STATE_ACTIVE:
 		return res.GetTenant(), false, nil
@@ -140,7 +141,7 @@ func loadTenant(ctx context.Context, client mappingv1.MappingServiceClient, id s
 		return nil, false, bus.Deferred(fmt.Errorf("tenant %q is paused", id), PausedHold)
 	default:
 		// Not activated yet: the initial import at activation reads everything anyway.
-		return res.GetTenant(), true, nil
+		return nil, true, nil
 	}
 }
 

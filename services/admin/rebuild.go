@@ -12,10 +12,10 @@ import (
 // rebuild starts a rebuild of the tenant's mapping (the links found again from both systems,
 // after the loss of Redis): a run of kind "rebuild" on the relation service, with the relation
 // service's clients and budgets, its progress in the run and its report in the finished run
-// (koppelctl rebuild -watch waits for it). It runs before the activation too: after the loss of
-// Redis the tenant is created again, and rebuilt before it is activated. 202 with the run's ID;
-// 409 before the credentials, on a paused tenant, or while a run it must not run beside is in
-// progress (an import, a pull, another rebuild).
+// (koppelctl rebuild -watch waits for it). It runs in every state of the tenant: before the
+// activation of a tenant created again after the loss of Redis, and while it is paused (after
+// Redis came back from an older copy). 202 with the run's ID; 409 before the credentials, or
+// while a run it must not run beside is in progress (an import, a pull, another rebuild).
 func (a *admin) rebuild(w http.ResponseWriter, r *http.Request) {
 	var req adminapi.Rebuild
 	if !httpapi.DecodeJSON(w, r, &req) {
@@ -30,10 +30,6 @@ func (a *admin) rebuild(w http.ResponseWriter, r *http.Request) {
 	}
 	if st := res.GetTenant().GetSettings(); st.GetEboekhoudenBaseUrl() == "" || st.GetTribeBaseUrl() == "" {
 		httpapi.WriteError(w, http.StatusConflict, "no_credentials", "store the credentials first (PUT .../credentials)")
-		return
-	}
-	if res.GetTenant().GetState() == mappingv1.TenantState_TENANT_STATE_PAUSED {
-		httpapi.WriteError(w, http.StatusConflict, "tenant_paused", "the tenant is paused, and a paused tenant's runs wait: resume it first")
 		return
 	}
 	if a.runningBeside(w, r, id, bus.KindRebuild) {
