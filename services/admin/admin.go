@@ -368,25 +368,15 @@ func (a *admin) getDeadLetter(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *admin) replayDeadLetter(w http.ResponseWriter, r *http.Request) {
-	seq, ok := a.deadLetterSeq(w, r)
-	if !ok {
-		return
-	}
-	d, err := a.dlq.Get(r.Context(), seq)
-	if err != nil {
-		a.deadLetterError(w, r, err)
-		return
-	}
-	if err := a.dlq.Replay(r.Context(), seq); err != nil {
-		a.deadLetterError(w, r, err)
-		return
-	}
-	a.resolveDeadLetterIssue(r.Context(), d.Tenant, seq)
-	a.log.InfoContext(r.Context(), "dead letter replayed", "seq", seq)
-	w.WriteHeader(http.StatusNoContent)
+	a.settleDeadLetter(w, r, "replayed", a.dlq.Replay)
 }
 
 func (a *admin) deleteDeadLetter(w http.ResponseWriter, r *http.Request) {
+	a.settleDeadLetter(w, r, "dropped", a.dlq.Delete)
+}
+
+// settleDeadLetter replays or drops a dead letter (settle), and resolves its issue.
+func (a *admin) settleDeadLetter(w http.ResponseWriter, r *http.Request, done string, settle func(context.Context, uint64) error) {
 	seq, ok := a.deadLetterSeq(w, r)
 	if !ok {
 		return
@@ -396,10 +386,11 @@ func (a *admin) deleteDeadLetter(w http.ResponseWriter, r *http.Request) {
 		a.deadLetterError(w, r, err)
 		return
 	}
-	if err := a.dlq.Delete(r.Context(), seq); err != nil {
+	if err := settle(r.Context(), seq); err != nil {
 		a.deadLetterError(w, r, err)
 		return
 	}
 	a.resolveDeadLetterIssue(r.Context(), d.Tenant, seq)
+	a.log.InfoContext(r.Context(), "dead letter "+done, "tenant", d.Tenant, "seq", seq)
 	w.WriteHeader(http.StatusNoContent)
 }
