@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -63,9 +65,12 @@ func runTests(m *testing.M) int {
 	return m.Run()
 }
 
+var chartOnce sync.Once
+
 // runHelm runs helm with args and returns its standard output, or an error that carries its
 // standard error.
 func runHelm(args ...string) (string, error) {
+	chartOnce.Do(func() { _ = trackInputs(chartDir, false) })
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(helmBin, args...)
 	// Keep helm away from the user's repositories, plugins and cache.
@@ -82,6 +87,23 @@ func runHelm(args ...string) (string, error) {
 	return stdout.String(), nil
 }
 
+// trackInputs reads (or, with statOnly, stats) every file under dir, so that go test's cache,
+// which knows only the files the test process itself touches, runs the tests again when one of
+// them changes: helm and go build read them in processes of their own.
+func trackInputs(dir string, statOnly bool) error {
+	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		if statOnly {
+			_, err = os.Stat(path)
+		} else {
+			_, err = os.ReadFile(path)
+		}
+		return err
+	})
+}
+
 // valuesArgs turns values files and inline values into helm flags. An inline value is YAML,
 // written to a temp file so that it is read exactly as a values file would be.
 func valuesArgs(t *testing.T, files []string, inline string) []string {
@@ -91,7 +113,13 @@ func valuesArgs(t *testing.T, files []string, inline string) []string {
 		args = append(args, "-f", f)
 	}
 	if inline != "" {
-		p := filepath.Join(t.TempDir(), "values.yaml")
+		// Not t.TempDir: its path carries the test's name, and helm splits -f at commas.
+		dir, err := os.MkdirTemp("", "koppel-values-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		p := filepath.Join(dir, "values.yaml")
 		if err := os.WriteFile(p, []byte(inline), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -100,12 +128,13 @@ func valuesArgs(t *testing.T, files []string, inline string) []string {
 	return args
 }
 
-// templateChart renders the chart with the values files and the inline values (may be empty).
-func templateChart(t *testing.T, files []string, inline string) (string, error) {
+// templateChart renders the chart with the values files and the inline values (may be empty),
+// and any further helm flags.
+func templateChart(t *testing.T, files []string, inline string, flags ...string) (string, error) {
 	t.Helper()
 	args := append([]string{"template", release, chartDir, "--namespace", namespace, "--kube-version", kubeVersion},
 		valuesArgs(t, files, inline)...)
-	return runHelm(args...)
+	return runHelm(append(args, flags...)...)
 }
 
 // scaledObject is a KEDA ScaledObject (keda.sh/v1alpha1), as far as the chart uses it.
