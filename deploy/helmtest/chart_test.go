@@ -33,8 +33,9 @@ var workerConsumers = map[string][]string{
 	"payment":  {bus.ConsumerPaymentCommands},
 }
 
-// busServices are the services that use NATS; the mapping service is the other one.
-var busServices = []string{"gateway", "scheduler", "relation", "product", "invoice", "payment"}
+// busServices are the services that use NATS and call the mapping service; the mapping service
+// is the other one.
+var busServices = []string{"gateway", "admin", "scheduler", "relation", "product", "invoice", "payment"}
 
 // renders are the values the invariants are checked with: the defaults, and a tenant moved to
 // a shard of its own beside a shared named shard. tenants says where each tenant must end up.
@@ -76,6 +77,7 @@ func TestInvariants(t *testing.T) {
 			checkDeployments(t, m)
 			checkNetworkPolicies(t, m)
 			checkSecrets(t, m)
+			checkEnv(t, m)
 			checkShards(t, m, r.tenants)
 			checkRules(t, m)
 			checkDashboards(t, m, "grafana_dashboard", "1")
@@ -183,17 +185,21 @@ func scraped(t *testing.T, m *manifests, d *appsv1.Deployment, c corev1.Containe
 func checkNetworkPolicies(t *testing.T, m *manifests) {
 	t.Helper()
 	in := map[string][]string{
-		"gateway": {"TCP/8080", "TCP/9090"}, "mapping": {"TCP/9000", "TCP/9090"}, "scheduler": {"TCP/9090"},
+		"gateway": {"TCP/8080", "TCP/9090"}, "admin": {"TCP/8082", "TCP/9090"},
+		"mapping": {"TCP/9000", "TCP/9090"}, "scheduler": {"TCP/9090"},
 	}
 	dns := []string{"TCP/53", "UDP/53"}
+	// The gateway calls nothing outside the cluster: the admin service registers the webhooks
+	// and checks credentials, the workers sync.
 	out := map[string][]string{
-		"gateway":   append([]string{"TCP/4222", "TCP/9000", "TCP/443"}, dns...),
+		"gateway":   append([]string{"TCP/4222", "TCP/9000"}, dns...),
+		"admin":     append([]string{"TCP/4222", "TCP/9000", "TCP/443"}, dns...),
 		"scheduler": append([]string{"TCP/4222", "TCP/9000"}, dns...),
 		"mapping":   append([]string{"TCP/6379"}, dns...),
 	}
 	for w := range workerConsumers {
 		in[w] = []string{"TCP/9090"}
-		out[w] = out["gateway"]
+		out[w] = out["admin"]
 	}
 	mappingPods := podsOf(m, "mapping")
 	for _, d := range m.Deployments {
@@ -223,6 +229,10 @@ func checkNetworkPolicies(t *testing.T, m *manifests) {
 			}
 			if slices.Contains(ports, "TCP/9000") {
 				checkMappingCallers(t, m, np.Name, rule.From)
+			}
+			// The admin API is private: a rule without peers would open it to every address.
+			if slices.Contains(ports, "TCP/8082") && len(rule.From) == 0 {
+				t.Errorf("NetworkPolicy %s: the admin API's port is open to anyone", np.Name)
 			}
 		}
 		for _, rule := range np.Spec.Egress {
@@ -317,9 +327,10 @@ func policyPorts(t *testing.T, policy string, ports []networkingv1.NetworkPolicy
 // imageRef is what follows the repository in an image reference: a tag or a digest.
 var imageRef = regexp.MustCompile(`^(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[a-f0-9]{64})$`)
 
-// secretVars are the variables that hold secrets, and the services that need them.
+// secretVars are the variables that hold secrets, and the services that need them (and so are
+// the only ones to get them).
 var secretVars = map[string][]string{
-	"KOPPEL_ADMIN_TOKEN_HASHES":       {"gateway"},
+	"KOPPEL_ADMIN_TOKEN_HASHES":       {"admin"},
 	"KOPPEL_ENCRYPTION_KEYS":          {"mapping"},
 	"KOPPEL_GRPC_CALLER_TOKEN_HASHES": {"mapping"},
 	"KOPPEL_MAPPING_TOKEN":            busServices,
@@ -336,8 +347,11 @@ func checkSecrets(t *testing.T, m *manifests) {
 			t.Errorf("Deployment %s: envFrom hides which variables come from where", d.Name)
 		}
 		for name, owners := range secretVars {
-			if _, ok := env(c, name); !ok && slices.Contains(owners, component) {
+			_, ok := env(c, name)
+			if owner := slices.Contains(owners, component); !ok && owner {
 				t.Errorf("Deployment %s: %s missing", d.Name, name)
+			} else if ok && !owner {
+				t.Errorf("Deployment %s: gets %s, a secret only %v need", d.Name, name, owners)
 			}
 		}
 		for _, e := range c.Env {
@@ -579,6 +593,9 @@ func TestBadValuesFail(t *testing.T) {
 		{"mTLS without an issuer", "mappingAuth: {tls: {enabled: true}}", "mappingAuth.tls.certManager.issuerRef.name"},
 		{"no outbound hosts", "outbound: {hosts: []}", "/outbound/hosts"},
 		{"a replay window that is no duration", "gateway: {webhooks: {replayWindow: five}}", "/gateway/webhooks/replayWindow"},
+		{"the public URL set on the admin service", "admin: {env: {KOPPEL_PUBLIC_URL: 'https://x.example.com'}}", "admin.env.KOPPEL_PUBLIC_URL: the chart sets this variable itself"},
+		{"an admin digest that is none", "admin: {image: {repository: r, digest: 'sha256:abc'}}", "/admin/image/digest"},
+		{"an admin image without a digest", "image: {requireDigest: true}\n" + digestsExcept("admin"), "admin.image.digest: image.requireDigest is on"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, err := templateChart(t, nil, tc.values)
@@ -598,6 +615,7 @@ shards: [{name: big, tenants: [acme], autoscaling: {minReplicas: 0, maxReplicas:
 workers: {relation: {image: {repository: registry.example/koppel-relation, tag: v9}, concurrency: 32}}
 autoscaling: {maxReplicas: 4}
 gateway: {publicURL: "https://sync.example.com", env: {KOPPEL_WEBHOOK_SIGNATURE_SCHEME: hmac-sha512-hex}}
+admin: {image: {repository: registry.example/koppel-admin, tag: v9}, replicas: 3, env: {KOPPEL_TRIBE_RATE: 20}}
 nats: {urlSecret: {name: nats-creds, key: url}, streamReplicas: 3}
 `)
 	for _, d := range deploymentsOf(m, "relation") {
@@ -620,7 +638,7 @@ nats: {urlSecret: {name: nats-creds, key: url}, streamReplicas: 3}
 		}
 	}
 	gw := deploymentsOf(m, "gateway")[0].Spec.Template.Spec.Containers[0]
-	for k, want := range map[string]string{"KOPPEL_PUBLIC_URL": "https://sync.example.com", "KOPPEL_WEBHOOK_SIGNATURE_SCHEME": "hmac-sha512-hex", "KOPPEL_STREAM_REPLICAS": "3", "KOPPEL_SHARDS": "big=acme"} {
+	for k, want := range map[string]string{"KOPPEL_WEBHOOK_SIGNATURE_SCHEME": "hmac-sha512-hex", "KOPPEL_STREAM_REPLICAS": "3", "KOPPEL_SHARDS": "big=acme"} {
 		if v, _ := envValue(gw, k); v != want {
 			t.Errorf("gateway %s = %q, want %q", k, v, want)
 		}
@@ -628,43 +646,83 @@ nats: {urlSecret: {name: nats-creds, key: url}, streamReplicas: 3}
 	if e, _ := env(gw, "KOPPEL_NATS_URL"); e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil || e.ValueFrom.SecretKeyRef.Name != "nats-creds" {
 		t.Errorf("gateway KOPPEL_NATS_URL %+v, want a reference to the Secret nats-creds", e)
 	}
+	// gateway.publicURL is where Tribe reaches the gateway; the admin service registers the
+	// webhooks there, so it is the admin service that reads it.
+	admins := deploymentsOf(m, "admin")
+	if len(admins) != 1 {
+		t.Fatalf("%d Deployments of admin, want one", len(admins))
+	}
+	if r := admins[0].Spec.Replicas; r == nil || *r != 3 {
+		t.Errorf("admin replicas %v, want 3", r)
+	}
+	admin := admins[0].Spec.Template.Spec.Containers[0]
+	if admin.Image != "registry.example/koppel-admin:v9" {
+		t.Errorf("admin image %s", admin.Image)
+	}
+	for k, want := range map[string]string{"KOPPEL_PUBLIC_URL": "https://sync.example.com", "KOPPEL_TRIBE_RATE": "20", "KOPPEL_STREAM_REPLICAS": "3", "KOPPEL_SHARDS": "big=acme"} {
+		if v, _ := envValue(admin, k); v != want {
+			t.Errorf("admin %s = %q, want %q", k, v, want)
+		}
+	}
 }
 
-// TestIngressReachesTheGateway: the Ingress sends the webhook and admin paths, and only those,
-// to the gateway's HTTP port, and KOPPEL_PUBLIC_URL is its host.
+// TestIngressReachesTheGateway: the gateway's Ingress sends the webhook path, and only that,
+// to the gateway's HTTP port; the admin API stays off the public edge; KOPPEL_PUBLIC_URL, which
+// the admin service registers Tribe's webhooks at, is the Ingress host.
 func TestIngressReachesTheGateway(t *testing.T) {
 	m := render(t, []string{"testdata/moved-tenant.yaml"}, "")
 	if len(m.Ingresses) != 1 {
-		t.Fatalf("%d Ingresses, want one", len(m.Ingresses))
+		t.Fatalf("%d Ingresses, want the gateway's alone", len(m.Ingresses))
 	}
 	gw := deploymentsOf(m, "gateway")[0]
-	c := gw.Spec.Template.Spec.Containers[0]
-	if v, _ := envValue(c, "KOPPEL_PUBLIC_URL"); v != "https://koppel.example.com" {
-		t.Errorf("KOPPEL_PUBLIC_URL %q, want the Ingress host", v)
+	routes := ingressRoutes(t, m, m.Ingresses[0], gw, 8080)
+	if got := routes["koppel.example.com"]; !slices.Equal(got, []string{"/webhooks"}) || len(routes) != 1 {
+		t.Errorf("Ingress routes %v, want koppel.example.com/webhooks only", routes)
 	}
-	var paths []string
-	for _, rule := range m.Ingresses[0].Spec.Rules {
+	if v, ok := envValue(gw.Spec.Template.Spec.Containers[0], "KOPPEL_PUBLIC_URL"); ok {
+		t.Errorf("gateway: KOPPEL_PUBLIC_URL %q; the admin service reads it", v)
+	}
+	for _, d := range deploymentsOf(m, "admin") {
+		if v, _ := envValue(d.Spec.Template.Spec.Containers[0], "KOPPEL_PUBLIC_URL"); v != "https://koppel.example.com" {
+			t.Errorf("admin: KOPPEL_PUBLIC_URL %q, want the gateway's Ingress host", v)
+		}
+	}
+}
+
+// ingressRoutes checks that every path of ing leads through a Service port to port of d's
+// container, and returns the paths by host.
+func ingressRoutes(t *testing.T, m *manifests, ing *networkingv1.Ingress, d *appsv1.Deployment, port int32) map[string][]string {
+	t.Helper()
+	c := d.Spec.Template.Spec.Containers[0]
+	routes := map[string][]string{}
+	for _, rule := range ing.Spec.Rules {
+		if rule.HTTP == nil {
+			t.Errorf("Ingress %s: host %q without paths", ing.Name, rule.Host)
+			continue
+		}
 		for _, p := range rule.HTTP.Paths {
-			paths = append(paths, p.Path)
+			routes[rule.Host] = append(routes[rule.Host], p.Path)
+			if p.Backend.Service == nil {
+				t.Errorf("Ingress %s: path %s leads to no Service", ing.Name, p.Path)
+				continue
+			}
 			svc := serviceNamed(m, p.Backend.Service.Name)
-			if svc == nil || !labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(gw.Spec.Template.Labels)) {
-				t.Errorf("path %s: backend %s is not the gateway's Service", p.Path, p.Backend.Service.Name)
+			if svc == nil || !labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(d.Spec.Template.Labels)) {
+				t.Errorf("Ingress %s: path %s: backend %s is not the Service of %s", ing.Name, p.Path, p.Backend.Service.Name, d.Name)
 				continue
 			}
 			ok := false
 			for _, sp := range svc.Spec.Ports {
-				if sp.Name == p.Backend.Service.Port.Name && containerPort(c, sp.TargetPort) == 8080 {
+				if sp.Name == p.Backend.Service.Port.Name && containerPort(c, sp.TargetPort) == port {
 					ok = true
 				}
 			}
 			if !ok {
-				t.Errorf("path %s: port %q does not lead to the gateway's 8080", p.Path, p.Backend.Service.Port.Name)
+				t.Errorf("Ingress %s: path %s: port %q does not lead to %s's %d", ing.Name, p.Path, p.Backend.Service.Port.Name, d.Name, port)
 			}
 		}
 	}
-	if got := sorted(paths); !slices.Equal(got, []string{"/admin", "/webhooks"}) {
-		t.Errorf("Ingress paths %v, want /admin and /webhooks", got)
-	}
+	return routes
 }
 
 // TestMappingAddressResolves: KOPPEL_MAPPING_ADDR names a Service port that leads to the

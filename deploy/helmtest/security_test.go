@@ -9,8 +9,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// outboundServices are the services that call e-Boekhouden and Tribe.
-var outboundServices = []string{"gateway", "relation", "product", "invoice", "payment"}
+// outboundServices are the services that call e-Boekhouden and Tribe: the admin service logs in
+// to both when credentials are stored and registers the webhooks; the gateway calls neither.
+var outboundServices = []string{"admin", "relation", "product", "invoice", "payment"}
 
 // TestSecurityDefaults: what helm template renders without values carries the hardening of
 // issue 11: each caller's own mapping token and the mapping service's token hashes, the outbound
@@ -85,6 +86,11 @@ func TestMappingMutualTLS(t *testing.T) {
 		}
 	}
 	mappingSvc := "koppel-mapping"
+	for _, s := range busServices {
+		if len(deploymentsOf(m, s)) == 0 {
+			t.Errorf("no Deployment of %s, a caller of the mapping service", s)
+		}
+	}
 	for _, d := range m.Deployments {
 		component := d.Spec.Template.Labels[componentLabel]
 		pod := d.Spec.Template.Spec
@@ -141,9 +147,15 @@ workers:
   product: {image: {repository: ghcr.io/koppel/product, digest: %q}}
   invoice: {image: {repository: ghcr.io/koppel/invoice, digest: %q}}
   payment: {image: {repository: ghcr.io/koppel/payment, digest: %q}}
-`, digest(1), digest(2), digest(3), digest(4), digest(5), digest(6), digest(7))
+admin: {image: {repository: ghcr.io/koppel/admin, digest: %q}}
+`, digest(1), digest(2), digest(3), digest(4), digest(5), digest(6), digest(7), digest(8))
 	m := render(t, nil, values)
-	want := map[string]string{"gateway": digest(1), "scheduler": digest(2), "mapping": digest(3), "relation": digest(4), "product": digest(5), "invoice": digest(6), "payment": digest(7)}
+	want := map[string]string{"gateway": digest(1), "scheduler": digest(2), "mapping": digest(3), "relation": digest(4), "product": digest(5), "invoice": digest(6), "payment": digest(7), "admin": digest(8)}
+	for _, s := range chartServices {
+		if _, ok := want[s]; !ok || len(deploymentsOf(m, s)) == 0 {
+			t.Errorf("%s: no digest given or no Deployment rendered", s)
+		}
+	}
 	for _, d := range m.Deployments {
 		component := d.Spec.Template.Labels[componentLabel]
 		if img := d.Spec.Template.Spec.Containers[0].Image; img != "ghcr.io/koppel/"+component+"@"+want[component] {
@@ -153,4 +165,22 @@ workers:
 			t.Errorf("Deployment %s: pull policy %s", d.Name, d.Spec.Template.Spec.Containers[0].ImagePullPolicy)
 		}
 	}
+}
+
+// digestsExcept is values that give every service of the chart an image digest but skip, so
+// that image.requireDigest can only fail on skip.
+func digestsExcept(skip string) string {
+	var top, workers []string
+	for i, s := range chartServices {
+		if s == skip {
+			continue
+		}
+		line := fmt.Sprintf("%s: {image: {repository: ghcr.io/koppel/%s, digest: 'sha256:%064x'}}", s, s, i+1)
+		if _, worker := workerConsumers[s]; worker {
+			workers = append(workers, "  "+line)
+		} else {
+			top = append(top, line)
+		}
+	}
+	return strings.Join(top, "\n") + "\nworkers:\n" + strings.Join(workers, "\n") + "\n"
 }

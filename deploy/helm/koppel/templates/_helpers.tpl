@@ -214,7 +214,7 @@ Takes (dict "env" "KOPPEL_NATS_URL" "path" "nats" "v" .Values.nats).
 {{- end -}}
 {{- end -}}
 
-{{/* The env of every service that uses the bus: gateway, scheduler and the workers. */}}
+{{/* The env of every service that uses the bus: gateway, admin, scheduler and the workers. */}}
 {{- define "koppel.busEnv" -}}
 {{ include "koppel.urlEnv" (dict "env" "KOPPEL_NATS_URL" "path" "nats" "v" .Values.nats) }}
 - name: KOPPEL_MAPPING_ADDR
@@ -293,7 +293,7 @@ mounts: []
 {{- end -}}
 {{- end -}}
 
-{{/* Where the gateway and the workers may send tenants' credentials. */}}
+{{/* Where the admin service and the workers may send tenants' credentials. */}}
 {{- define "koppel.outboundEnv" -}}
 - name: KOPPEL_OUTBOUND_HOSTS
   value: {{ join "," (required "outbound.hosts: the hosts tenants' base URLs may name" .Values.outbound.hosts) | quote }}
@@ -301,6 +301,20 @@ mounts: []
 - name: KOPPEL_OUTBOUND_NETWORKS
   value: {{ join "," . | quote }}
 {{- end }}
+{{- end -}}
+
+{{/*
+KOPPEL_PUBLIC_URL, where Tribe reaches the gateway (the admin service registers the webhooks
+there): gateway.publicURL, else https://<first host> of the gateway's Ingress; empty without
+either (the service's default then, fit for a port-forward only).
+*/}}
+{{- define "koppel.publicURL" -}}
+{{- $v := .Values.gateway -}}
+{{- if $v.publicURL -}}
+{{- $v.publicURL -}}
+{{- else if and $v.ingress.enabled $v.ingress.hosts -}}
+{{- printf "https://%s" (first $v.ingress.hosts) -}}
+{{- end -}}
 {{- end -}}
 
 {{/* Network policy rules. */}}
