@@ -7,25 +7,103 @@ import (
 	"strings"
 )
 
-// The admin API, under /_sim/ (JSON in and out; errors as {"error":{"code","message"}}):
+// adminRoutes returns the mux of the admin API, under /_sim/ (JSON in and out; errors as
+// {"error":{"code","message"}}):
 //
-//	GET    /_sim/environments                         list environments
-//	POST   /_sim/environments                         create one (EnvironmentSpec) → EnvironmentInfo
-//	GET    /_sim/environments/{env}                   EnvironmentInfo with record counts
-//	DELETE /_sim/environments/{env}                   remove it
-//	POST   /_sim/environments/{env}/reset             back to the seeded state (regenerated if it was)
-//	POST   /_sim/environments/{env}/generate          add generated data (GenerateSpec)
-//	GET    /_sim/environments/{env}/entities/{set}    every record of a set, navigations as {"ID"}
-//	POST   /_sim/environments/{env}/entities/{set}    create as a Tribe user would (fires webhooks)
-//	PATCH  /_sim/environments/{env}/entities/{set}/{id}  update as a Tribe user (fires webhooks)
-//	POST   /_sim/environments/{env}/invoices/{id}/phase  {"code":"Sent"}: move an invoice to a phase
-//	GET    /_sim/environments/{env}/faults            the current Faults
-//	PUT    /_sim/environments/{env}/faults            replace the Faults
-//	POST   /_sim/environments/{env}/tokens/expire     expire every token issued so far
-//	GET    /_sim/environments/{env}/webhooks          registrations, with their secrets
-//	GET    /_sim/environments/{env}/deliveries        the webhook delivery log
-//	GET    /_sim/environments/{env}/requests          the API request log
+//	GET    /_sim/environments                               list environments
+//	POST   /_sim/environments                               create one (EnvironmentSpec) → EnvironmentInfo
+//	GET    /_sim/environments/{env}                         EnvironmentInfo with record counts
+//	DELETE /_sim/environments/{env}                         remove it
+//	POST   /_sim/environments/{env}/reset                   back to the seeded state (regenerated if it was)
+//	POST   /_sim/environments/{env}/generate                add generated data (GenerateSpec)
+//	GET    /_sim/environments/{env}/entities/{set}          every record of a set, navigations as {"ID"}
+//	POST   /_sim/environments/{env}/entities/{set}          create as a Tribe user would (fires webhooks)
+//	PATCH  /_sim/environments/{env}/entities/{set}/{id}     update as a Tribe user (fires webhooks)
+//	POST   /_sim/environments/{env}/invoices/{id}/phase     {"code":"Sent"}: move an invoice to a phase
+//	GET    /_sim/environments/{env}/faults                  the current Faults
+//	PUT    /_sim/environments/{env}/faults                  replace the Faults
+//	POST   /_sim/environments/{env}/tokens/expire           expire every token issued so far
+//	GET    /_sim/environments/{env}/webhooks                registrations, with their secrets
+//	GET    /_sim/environments/{env}/deliveries              the webhook delivery log
+//	GET    /_sim/environments/{env}/requests                the API request log
+//
+// Actions without an answer of their own answer 204. Any other path, or one of these with another
+// method, answers 404. serveAdmin checks the admin token before any of it.
+func (s *Simulator) adminRoutes() *http.ServeMux {
+	mux := http.NewServeMux()
+	h := mux.HandleFunc
+	h("GET /_sim/environments", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.environments())
+	})
+	h("POST /_sim/environments", s.admCreate)
+	h("GET /_sim/environments/{env}", func(w http.ResponseWriter, r *http.Request) {
+		info, err := s.Environment(r.PathValue("env"))
+		admReply(w, info, err)
+	})
+	h("DELETE /_sim/environments/{env}", func(w http.ResponseWriter, r *http.Request) {
+		admDone(w, s.DeleteEnvironment(r.PathValue("env")))
+	})
+	h("POST /_sim/environments/{env}/reset", func(w http.ResponseWriter, r *http.Request) {
+		admDone(w, s.Reset(r.PathValue("env")))
+	})
+	h("POST /_sim/environments/{env}/generate", func(w http.ResponseWriter, r *http.Request) {
+		var g GenerateSpec
+		err := decodeAdmin(r, &g)
+		if err == nil {
+			err = s.Generate(r.PathValue("env"), g)
+		}
+		admDone(w, err)
+	})
+	h("GET /_sim/environments/{env}/entities/{set}", func(w http.ResponseWriter, r *http.Request) {
+		out, err := s.Entities(r.PathValue("env"), r.PathValue("set"))
+		admReply(w, map[string]any{"value": out}, err)
+	})
+	h("POST /_sim/environments/{env}/entities/{set}", s.admUserWrite)
+	h("PATCH /_sim/environments/{env}/entities/{set}/{id}", s.admUserWrite)
+	h("POST /_sim/environments/{env}/invoices/{id}/phase", func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			Code string `json:"code"`
+		}
+		err := decodeAdmin(r, &in)
+		if err == nil {
+			err = s.MoveInvoiceToPhase(r.PathValue("env"), r.PathValue("id"), in.Code)
+		}
+		admDone(w, err)
+	})
+	h("GET /_sim/environments/{env}/faults", func(w http.ResponseWriter, r *http.Request) {
+		f, err := s.faults(r.PathValue("env"))
+		admReply(w, f, err)
+	})
+	h("PUT /_sim/environments/{env}/faults", func(w http.ResponseWriter, r *http.Request) {
+		var f Faults
+		err := decodeAdmin(r, &f)
+		if err == nil {
+			err = s.SetFaults(r.PathValue("env"), f)
+		}
+		admDone(w, err)
+	})
+	h("POST /_sim/environments/{env}/tokens/expire", func(w http.ResponseWriter, r *http.Request) {
+		admDone(w, s.ExpireTokens(r.PathValue("env")))
+	})
+	h("GET /_sim/environments/{env}/webhooks", func(w http.ResponseWriter, r *http.Request) {
+		regs, err := s.webhookRegs(r.PathValue("env"))
+		admReply(w, regs, err)
+	})
+	h("GET /_sim/environments/{env}/deliveries", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.Deliveries(r.PathValue("env")))
+	})
+	h("GET /_sim/environments/{env}/requests", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.Requests(r.PathValue("env")))
+	})
+	// Matching every method, the catch-all also keeps the mux from answering 405 (in plain text)
+	// for a known path with another method.
+	h("/", func(w http.ResponseWriter, r *http.Request) {
+		writeODataError(w, http.StatusNotFound, "NotFound", "no such admin path")
+	})
+	return mux
+}
 
+// serveAdmin serves /_sim and everything under it.
 func (s *Simulator) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	if s.opts.AdminToken != "" {
 		h := r.Header.Get("Authorization")
@@ -34,127 +112,85 @@ func (s *Simulator) serveAdmin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	segs := strings.Split(strings.Trim(strings.TrimPrefix(r.URL.Path, "/_sim"), "/"), "/")
-	if len(segs) == 0 || segs[0] != "environments" {
-		writeODataError(w, http.StatusNotFound, "NotFound", "no such admin path")
+	s.admin.ServeHTTP(w, r)
+}
+
+// admReply answers v as JSON with 200, or err.
+func admReply(w http.ResponseWriter, v any, err error) {
+	if err != nil {
+		writeErr(w, err)
 		return
 	}
-	segs = segs[1:]
-	m := r.Method
-	var err error
-	switch {
-	case len(segs) == 0 && m == http.MethodGet:
-		s.mu.Lock()
-		out := []EnvironmentInfo{}
-		for _, id := range s.envOrd {
-			out = append(out, s.infoLocked(s.envs[id]))
-		}
-		s.mu.Unlock()
-		writeJSON(w, http.StatusOK, out)
-		return
-	case len(segs) == 0 && m == http.MethodPost:
-		var spec EnvironmentSpec
-		if err = decodeAdmin(r, &spec); err == nil {
-			var info EnvironmentInfo
-			if info, err = s.CreateEnvironment(spec); err == nil {
-				writeJSON(w, http.StatusCreated, info)
-				return
-			}
-			err = errf(http.StatusConflict, "Conflict", "%v", err)
-		}
-	case len(segs) == 1 && m == http.MethodGet:
-		var info EnvironmentInfo
-		if info, err = s.Environment(segs[0]); err == nil {
-			writeJSON(w, http.StatusOK, info)
-			return
-		}
-	case len(segs) == 1 && m == http.MethodDelete:
-		if err = s.DeleteEnvironment(segs[0]); err == nil {
-			w.WriteHeader(http.StatusNoContent)
-			return
-		}
-	case len(segs) == 2 && segs[1] == "reset" && m == http.MethodPost:
-		err = s.Reset(segs[0])
-	case len(segs) == 2 && segs[1] == "generate" && m == http.MethodPost:
-		var g GenerateSpec
-		if err = decodeAdmin(r, &g); err == nil {
-			err = s.Generate(segs[0], g)
-		}
-	case len(segs) == 3 && segs[1] == "entities" && m == http.MethodGet:
-		var out []map[string]any
-		if out, err = s.Entities(segs[0], segs[2]); err == nil {
-			writeJSON(w, http.StatusOK, map[string]any{"value": out})
-			return
-		}
-	case (len(segs) == 3 && m == http.MethodPost || len(segs) == 4 && m == http.MethodPatch) && segs[1] == "entities":
-		var body map[string]any
-		if body, err = decodeBody(r); err == nil {
-			id := ""
-			if len(segs) == 4 {
-				id = segs[3]
-			}
-			var out map[string]any
-			if out, err = s.UserWrite(segs[0], segs[2], id, body); err == nil {
-				writeJSON(w, http.StatusOK, out)
-				return
-			}
-		}
-	case len(segs) == 4 && segs[1] == "invoices" && segs[3] == "phase" && m == http.MethodPost:
-		var in struct {
-			Code string `json:"code"`
-		}
-		if err = decodeAdmin(r, &in); err == nil {
-			err = s.MoveInvoiceToPhase(segs[0], segs[2], in.Code)
-		}
-	case len(segs) == 2 && segs[1] == "faults" && m == http.MethodGet:
-		s.mu.Lock()
-		e := s.envs[segs[0]]
-		var f Faults
-		if e != nil {
-			f = e.faults
-		}
-		s.mu.Unlock()
-		if e != nil {
-			writeJSON(w, http.StatusOK, f)
-			return
-		}
-		err = errf(http.StatusNotFound, "NotFound", "no environment %q", segs[0])
-	case len(segs) == 2 && segs[1] == "faults" && m == http.MethodPut:
-		var f Faults
-		if err = decodeAdmin(r, &f); err == nil {
-			err = s.SetFaults(segs[0], f)
-		}
-	case len(segs) == 3 && segs[1] == "tokens" && segs[2] == "expire" && m == http.MethodPost:
-		err = s.ExpireTokens(segs[0])
-	case len(segs) == 2 && segs[1] == "webhooks" && m == http.MethodGet:
-		s.mu.Lock()
-		e := s.envs[segs[0]]
-		out := []webhookReg{}
-		if e != nil {
-			for _, id := range e.webhookOrd {
-				out = append(out, *e.webhooks[id])
-			}
-		}
-		s.mu.Unlock()
-		if e != nil {
-			writeJSON(w, http.StatusOK, out)
-			return
-		}
-		err = errf(http.StatusNotFound, "NotFound", "no environment %q", segs[0])
-	case len(segs) == 2 && segs[1] == "deliveries" && m == http.MethodGet:
-		writeJSON(w, http.StatusOK, s.Deliveries(segs[0]))
-		return
-	case len(segs) == 2 && segs[1] == "requests" && m == http.MethodGet:
-		writeJSON(w, http.StatusOK, s.Requests(segs[0]))
-		return
-	default:
-		err = errf(http.StatusNotFound, "NotFound", "no such admin path")
-	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// admDone answers 204, or err.
+func admDone(w http.ResponseWriter, err error) {
 	if err != nil {
 		writeErr(w, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Simulator) admCreate(w http.ResponseWriter, r *http.Request) {
+	var spec EnvironmentSpec
+	if err := decodeAdmin(r, &spec); err != nil {
+		writeErr(w, err)
+		return
+	}
+	info, err := s.CreateEnvironment(spec)
+	if err != nil {
+		writeErr(w, errf(http.StatusConflict, "Conflict", "%v", err))
+		return
+	}
+	writeJSON(w, http.StatusCreated, info)
+}
+
+// admUserWrite creates a record, or updates the one {id} names.
+func (s *Simulator) admUserWrite(w http.ResponseWriter, r *http.Request) {
+	body, err := decodeBody(r)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	out, err := s.UserWrite(r.PathValue("env"), r.PathValue("set"), r.PathValue("id"), body)
+	admReply(w, out, err)
+}
+
+func (s *Simulator) environments() []EnvironmentInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []EnvironmentInfo{}
+	for _, id := range s.envOrd {
+		out = append(out, s.infoLocked(s.envs[id]))
+	}
+	return out
+}
+
+func (s *Simulator) faults(envID string) (Faults, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, err := s.envLocked(envID)
+	if err != nil {
+		return Faults{}, err
+	}
+	return e.faults, nil
+}
+
+// webhookRegs returns the webhook registrations of an environment, with their secrets.
+func (s *Simulator) webhookRegs(envID string) ([]webhookReg, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, err := s.envLocked(envID)
+	if err != nil {
+		return nil, err
+	}
+	out := []webhookReg{}
+	for _, id := range e.webhookOrd {
+		out = append(out, *e.webhooks[id])
+	}
+	return out, nil
 }
 
 func decodeAdmin(r *http.Request, v any) error {

@@ -158,6 +158,7 @@ type Simulator struct {
 	refresh map[string]*tokenInfo
 
 	dl       *deliverer
+	admin    *http.ServeMux
 	startErr []error
 }
 
@@ -174,6 +175,7 @@ func New(opts Options) *Simulator {
 		refresh: map[string]*tokenInfo{},
 	}
 	s.dl = newDeliverer(s)
+	s.admin = s.adminRoutes()
 	for _, spec := range opts.Environments {
 		if _, err := s.CreateEnvironment(spec); err != nil {
 			s.startErr = append(s.startErr, err)
