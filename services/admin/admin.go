@@ -50,6 +50,7 @@ func (a *admin) routes(mux *http.ServeMux, auth *httpapi.BearerAuth) {
 	handle("PUT /admin/v1/tenants/{tenant}/secrets/{name}", a.putSecret)
 	handle("POST /admin/v1/tenants/{tenant}/secrets/reseal", a.resealSecrets)
 	handle("GET /admin/v1/tenants/{tenant}/status", a.status)
+	handle("GET /admin/v1/tenants/{tenant}/runs", a.listRuns)
 	handle("POST /admin/v1/tenants/{tenant}/sync/{kind}", a.runNow)
 	handle("POST /admin/v1/tenants/{tenant}/rebuild", a.rebuild)
 	handle("GET /admin/v1/deadletters", a.listDeadLetters)
@@ -231,6 +232,32 @@ func (a *admin) status(w http.ResponseWriter, r *http.Request) {
 	}
 	httpapi.WriteJSON(w, http.StatusOK, adminapi.Status{Tenant: apiTenant(t.GetTenant()), Runs: apiRuns(runs), NextRuns: next,
 		Issues: apiIssues(issues.GetIssues()), History: apiHistory(history.GetEntries())})
+}
+
+// listRuns answers the runs in progress and the last finished ones of each kind (?kind= for one
+// kind, ?limit= per kind, 1 to 100, default 20): the history the console's per-day chart draws.
+func (a *admin) listRuns(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit := 20
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 100 {
+			httpapi.WriteFieldError(w, "limit", "want 1 to 100")
+			return
+		}
+		limit = n
+	}
+	kind := q.Get("kind")
+	if kind != "" && !runNowKinds[kind] && kind != bus.KindRebuild {
+		httpapi.WriteFieldError(w, "kind", fmt.Sprintf("no sync kind %q", kind))
+		return
+	}
+	runs, err := a.mapping.ListRuns(r.Context(), &mappingv1.ListRunsRequest{TenantId: r.PathValue("tenant"), Kind: kind, Limit: int32(limit)})
+	if err != nil {
+		a.writeGRPCError(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, apiRuns(runs))
 }
 
 func (a *admin) runNow(w http.ResponseWriter, r *http.Request) {

@@ -15,6 +15,7 @@ import (
 	"github.com/koppel/koppel/pkg/httpapi"
 	"github.com/koppel/koppel/pkg/service"
 	"github.com/koppel/koppel/pkg/tenantclients"
+	"github.com/koppel/koppel/services/admin/internal/console"
 )
 
 type config struct {
@@ -23,14 +24,20 @@ type config struct {
 	// The clients that check credentials, read the configuration and rebuild: their outbound
 	// guard above all.
 	tenantclients.Options
-	HTTPAddr         string   `env:"KOPPEL_HTTP_ADDR" default:":8082" help:"Address of the admin API and the console; keep it private (the chart leaves it out of the Ingress unless told)."`
-	PublicURL        string   `env:"KOPPEL_PUBLIC_URL" default:"http://localhost:8080" help:"URL at which Tribe reaches the gateway; activation registers webhooks as <url>/webhooks/tribe/<tenant>."`
-	AdminTokenHashes []string `env:"KOPPEL_ADMIN_TOKEN_HASHES" required:"true" help:"SHA-256 hashes (hex) of the admin API's bearer tokens, comma-separated."`
+	HTTPAddr          string   `env:"KOPPEL_HTTP_ADDR" default:":8082" help:"Address of the admin API and the console; keep it private (the chart leaves it out of the Ingress unless told)."`
+	PublicURL         string   `env:"KOPPEL_PUBLIC_URL" default:"http://localhost:8080" help:"URL at which Tribe reaches the gateway; activation registers webhooks as <url>/webhooks/tribe/<tenant>."`
+	AdminTokenHashes  []string `env:"KOPPEL_ADMIN_TOKEN_HASHES" required:"true" help:"SHA-256 hashes (hex) of the admin API's bearer tokens, comma-separated."`
+	ConsoleSessionKey string   `env:"KOPPEL_CONSOLE_SESSION_KEY" help:"Key that seals the console's session cookies: base64 of 32 random bytes (openssl rand -base64 32). Replicas that share it share sign-ins; empty: a random key per process, so sign-ins last until it restarts and hold on that replica only."`
 }
 
 func (c *config) Validate() error {
 	if _, err := httpapi.NewBearerAuth(c.AdminTokenHashes); err != nil {
 		return fmt.Errorf("KOPPEL_ADMIN_TOKEN_HASHES: %w", err)
+	}
+	if c.ConsoleSessionKey != "" {
+		if _, err := console.ParseKey(c.ConsoleSessionKey); err != nil {
+			return fmt.Errorf("KOPPEL_CONSOLE_SESSION_KEY: %w", err)
+		}
 	}
 	if err := checkURL(c.PublicURL); err != nil {
 		return fmt.Errorf("KOPPEL_PUBLIC_URL: %w", err)
@@ -69,6 +76,13 @@ func realMain(ctx context.Context, env *service.Env, cfg *config) error {
 	}()
 	act := &activation{admin: a, accounts: newClientAccounts(clients), publicURL: cfg.PublicURL}
 	act.routes(mux, auth)
+	signOuts, err := console.NewKVSignOuts(ctx, d.JS, cfg.StreamReplicas)
+	if err != nil {
+		return fmt.Errorf("console sign-outs: %w", err)
+	}
+	if err := serveConsole(mux, audited(env.Log, mux), cfg.ConsoleSessionKey, signOuts, env); err != nil {
+		return err
+	}
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
@@ -77,4 +91,23 @@ func realMain(ctx context.Context, env *service.Env, cfg *config) error {
 	srv := &http.Server{Handler: audited(env.Log, mux), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second}
 	env.Log.Info("serving HTTP", "addr", ln.Addr().String())
 	return env.Run(ctx, service.HTTPPart("http", srv, ln))
+}
+
+// serveConsole adds the web console to mux; it calls the admin API (api) in process.
+func serveConsole(mux *http.ServeMux, api http.Handler, sessionKey string, signOuts console.SignOuts, env *service.Env) error {
+	key := console.NewKey()
+	if sessionKey != "" {
+		var err error
+		if key, err = console.ParseKey(sessionKey); err != nil {
+			return fmt.Errorf("KOPPEL_CONSOLE_SESSION_KEY: %w", err)
+		}
+	} else {
+		env.Log.Warn("KOPPEL_CONSOLE_SESSION_KEY is not set: console sign-ins hold on this process only, until it restarts")
+	}
+	c, err := console.New(console.Options{API: api, SessionKey: key, SignOuts: signOuts, Log: env.Log})
+	if err != nil {
+		return fmt.Errorf("console: %w", err)
+	}
+	c.Routes(mux)
+	return nil
 }
