@@ -512,13 +512,21 @@ func (s *syncer) reportHeld(ctx context.Context, tenant string, kind record.Kind
 	if first {
 		_, err := s.mapping.RecordHistory(ctx, &mappingv1.RecordHistoryRequest{TenantId: tenant, Entry: &mappingv1.HistoryEntry{
 			Code: "matched_with_differences", Kind: string(kind), EntityId: id,
-			Message: fmt.Sprintf("%s was matched; %d fields differ and were left as they are in both systems.", name, len(held)),
+			Message: fmt.Sprintf("%s was matched; %s left as they are in both systems.", name, fieldsDiffer(len(held))),
 			Details: map[string]string{"fields": strings.Join(held, ",")},
 		}})
 		if err != nil {
 			s.log.WarnContext(ctx, "record history", "error", err)
 		}
 	}
+}
+
+// fieldsDiffer says how many fields differ, in words.
+func fieldsDiffer(n int) string {
+	if n == 1 {
+		return "1 field differs and was"
+	}
+	return fmt.Sprintf("%d fields differ and were", n)
 }
 
 func quoted(v string) string {

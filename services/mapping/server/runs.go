@@ -135,9 +135,9 @@ func (s *Server) StartRun(ctx context.Context, req *mappingv1.StartRunRequest) (
 	case 3:
 		return nil, status.Errorf(codes.AlreadyExists, "%s run %q has finished", req.GetKind(), req.GetRunId())
 	case -1:
-		return nil, status.Errorf(codes.FailedPrecondition, "a %s run (%v) is already in progress", req.GetKind(), res[1])
+		return nil, status.Errorf(codes.FailedPrecondition, "%s %s run (%v) is already in progress", article(req.GetKind()), req.GetKind(), res[1])
 	case -2:
-		return nil, status.Errorf(codes.Aborted, "a %v run (%v) is in progress, and %s runs wait for it", res[1], res[2], req.GetKind())
+		return nil, status.Errorf(codes.Aborted, "%s %v run (%v) is in progress, and %s runs wait for it", article(fmt.Sprint(res[1])), res[1], res[2], req.GetKind())
 	case 2:
 		abandoned := runFromFields(req.GetKind(), res[1].([]any))
 		abandoned.Status = mappingv1.RunStatus_RUN_STATUS_FAILED
@@ -290,4 +290,12 @@ func (s *Server) ListRuns(ctx context.Context, req *mappingv1.ListRunsRequest) (
 		}
 	}
 	return out, nil
+}
+
+// article is the indefinite article before a run kind ("an import run", "a relation run").
+func article(kind string) string {
+	if kind != "" && strings.ContainsRune("aeiou", rune(kind[0])) {
+		return "an"
+	}
+	return "a"
 }
