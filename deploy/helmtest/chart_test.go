@@ -331,6 +331,7 @@ var imageRef = regexp.MustCompile(`^(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:
 // the only ones to get them).
 var secretVars = map[string][]string{
 	"KOPPEL_ADMIN_TOKEN_HASHES":       {"admin"},
+	"KOPPEL_CONSOLE_SESSION_KEY":      {"admin"},
 	"KOPPEL_ENCRYPTION_KEYS":          {"mapping"},
 	"KOPPEL_GRPC_CALLER_TOKEN_HASHES": {"mapping"},
 	"KOPPEL_MAPPING_TOKEN":            busServices,

@@ -123,7 +123,7 @@ func TestConsoleSignInSessionAndSignOut(t *testing.T) {
 	}
 
 	b.signIn("wrong")
-	b.expect(http.StatusUnauthorized, "That admin token is not accepted")
+	b.expect(http.StatusOK, "That admin token is not accepted")
 
 	b.signIn(adminToken)
 	b.expect(http.StatusOK, "acme")
@@ -195,7 +195,7 @@ func TestConsoleLimitsWrongTokens(t *testing.T) {
 	b := newBrowser(t, e.gw.URL)
 	for range 5 {
 		b.signIn("guess")
-		b.expect(http.StatusUnauthorized)
+		b.expect(http.StatusOK, "not accepted")
 	}
 	// The sixth try within the minute is refused before the token is looked at, even the right one.
 	b.signIn(adminToken)
@@ -215,7 +215,7 @@ func TestConsoleActivationWizard(t *testing.T) {
 	creds := url.Values{"eboekhouden.base_url": {e.ebURL}, "eboekhouden.token": {"not-the-token"}, "tribe.base_url": {e.trURL},
 		"tribe.auth_url": {e.trURL}, "tribe.client_id": {e.trEnv.ClientID}, "tribe.client_secret": {e.trEnv.ClientSecret}}
 	b.post("/console/tenants/acme/setup/credentials", creds)
-	if msg := b.fieldError("eboekhouden.token"); b.status != http.StatusUnprocessableEntity || msg == "" {
+	if msg := b.fieldError("eboekhouden.token"); b.status != http.StatusOK || msg == "" {
 		t.Fatalf("a wrong e-Boekhouden token: status %d, error beside the token %q", b.status, msg)
 	}
 	if strings.Contains(b.body, e.trEnv.ClientSecret) {

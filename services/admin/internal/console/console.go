@@ -126,7 +126,8 @@ func (c *Console) headers(next http.Handler) http.Handler {
 		h := w.Header()
 		h.Set("Content-Security-Policy", contentSecurityPolicy)
 		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
+		// same-origin, not no-referrer: with no-referrer a browser sends "Origin: null" on form posts.
+		h.Set("Referrer-Policy", "same-origin")
 		h.Set("X-Frame-Options", "DENY")
 		if !strings.HasPrefix(r.URL.Path, "/console/static/") {
 			h.Set("Cache-Control", "no-store")
@@ -246,6 +247,10 @@ func (c *Console) redirectWith(w http.ResponseWriter, r *http.Request, path, kin
 	}
 	http.Redirect(w, r, path, http.StatusSeeOther)
 }
+
+// formRefused is the status of a form shown again with its errors: 200, as a page the
+// operator reads, not a failed load (a browser logs a 4xx page as an error in its console).
+const formRefused = http.StatusOK
 
 // page is what every page template gets.
 type page struct {

@@ -61,7 +61,7 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 	if e := apiError(err); token == "" || (e != nil && e.Status == http.StatusUnauthorized) {
 		c.limit.fail(addr, c.now())
 		c.log.WarnContext(r.Context(), "console sign-in with a wrong token", "remote", addr)
-		c.showSignIn(w, r, http.StatusUnauthorized, "That admin token is not accepted. Check it (koppel's admin tokens are in KOPPEL_ADMIN_TOKEN_HASHES as SHA-256 hashes) and try again.")
+		c.showSignIn(w, r, formRefused, "That admin token is not accepted. Check it (koppel's admin tokens are in KOPPEL_ADMIN_TOKEN_HASHES as SHA-256 hashes) and try again.")
 		return
 	}
 	if err != nil {
@@ -186,7 +186,7 @@ func (c *Console) createTenant(w http.ResponseWriter, r *http.Request, p *reques
 		for _, t := range list.Tenants {
 			rows = append(rows, tenantRow{Tenant: t})
 		}
-		c.render(w, r, http.StatusUnprocessableEntity, "tenants", page{Title: "Tenants", CSRF: p.csrf, SignedIn: true, Error: msg, Data: struct {
+		c.render(w, r, formRefused, "tenants", page{Title: "Tenants", CSRF: p.csrf, SignedIn: true, Error: msg, Data: struct {
 			Tenants []tenantRow
 			Form    formState
 		}{rows, form}})

@@ -106,7 +106,7 @@ func (c *Console) saveCredentials(w http.ResponseWriter, r *http.Request, p *req
 		form := formState{Values: map[string]string{"eboekhouden.base_url": req.EBoekhouden.BaseURL, "tribe.base_url": req.Tribe.BaseURL,
 			"tribe.auth_url": req.Tribe.AuthURL, "tribe.client_id": req.Tribe.ClientID}}
 		msg := form.fieldError(err)
-		c.wizard(w, r, p, 1, http.StatusUnprocessableEntity, "credentials", wizardData{Tenant: t, Form: form}, msg)
+		c.wizard(w, r, p, 1, formRefused, "credentials", wizardData{Tenant: t, Form: form}, msg)
 		return
 	}
 	c.redirectWith(w, r, consolePath(t.ID, "setup", "configuration"), "ok", "Both logins worked; the credentials are stored.")
@@ -224,7 +224,7 @@ func (c *Console) saveLinks(w http.ResponseWriter, r *http.Request, p *request) 
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
 			form.Errors = map[string]string{"debtor_number_start": "want a whole number"}
-			c.wizard(w, r, p, 3, http.StatusUnprocessableEntity, "links", wizardData{Tenant: t, Config: cfg, Form: form, Groups: linkGroups(cfg, values)}, "")
+			c.wizard(w, r, p, 3, formRefused, "links", wizardData{Tenant: t, Config: cfg, Form: form, Groups: linkGroups(cfg, values)}, "")
 			return
 		}
 		req.DebtorNumberStart = n
@@ -234,7 +234,7 @@ func (c *Console) saveLinks(w http.ResponseWriter, r *http.Request, p *request) 
 	var stored adminapi.LinksStored
 	if err := p.api.Do(ctx, "PUT", tenantPath(t.ID, "links"), req, &stored); err != nil {
 		msg := form.fieldError(err)
-		c.wizard(w, r, p, 3, http.StatusUnprocessableEntity, "links", wizardData{Tenant: t, Config: cfg, Form: form, Groups: linkGroups(cfg, values)}, msg)
+		c.wizard(w, r, p, 3, formRefused, "links", wizardData{Tenant: t, Config: cfg, Form: form, Groups: linkGroups(cfg, values)}, msg)
 		return
 	}
 	c.redirectWith(w, r, consolePath(t.ID, "setup", "review"), "ok", "The links are stored.")
