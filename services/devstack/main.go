@@ -88,7 +88,8 @@ func realMain() error {
 		if tenant, err := seedDemo(ctx, s); err != nil {
 			fmt.Println("demo tenant not created (it may exist from an earlier run):", err)
 		} else {
-			fmt.Printf("demo tenant %q created and activated; its import is running:\n  KOPPEL_TOKEN=%s KOPPEL_URL=http://%s go run ./services/koppelctl status %s -watch\n\n", tenant, s.AdminToken, s.Addrs["admin"], tenant)
+			fmt.Printf("demo tenant %q created and activated; its import is running. Watch it in the console at\n  http://%s/console/tenants/%s\nor with koppelctl:\n  KOPPEL_TOKEN=%s KOPPEL_URL=http://%s go run ./services/koppelctl status %s -watch\n\n",
+				tenant, s.Addrs["admin"], tenant, s.AdminToken, s.Addrs["admin"], tenant)
 		}
 	}
 	<-ctx.Done()
@@ -100,6 +101,7 @@ func printEndpoints(s *stack.Stack, dataDir string) {
 koppel is running. Ctrl-C stops everything.
 
   gateway (Tribe webhooks)        http://%[1]s
+  console                         http://%[8]s/console/   (sign in with the admin token)
   admin API                       http://%[8]s/admin/v1
     admin token                   %[2]s
     try                           curl -H 'Authorization: Bearer %[2]s' http://%[8]s/admin/v1/tenants

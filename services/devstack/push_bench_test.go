@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -82,6 +84,7 @@ func BenchmarkPushCapacity(b *testing.B) {
 		}
 		load.capacity = n / elapsed.Seconds()
 		b.ReportMetric(load.capacity, "changes/s")
+		b.ReportMetric(float64(load.busy.Swap(0)), "redelivered-503s")
 	})
 	b.Run("half-rate", func(b *testing.B) {
 		rate := max(load.capacity/2, 1)
@@ -92,6 +95,7 @@ func BenchmarkPushCapacity(b *testing.B) {
 		b.ReportMetric(float64(len(lat)), "measured")
 		b.ReportMetric(q(0.50), "p50-ms")
 		b.ReportMetric(q(0.99), "p99-ms")
+		b.ReportMetric(float64(load.busy.Swap(0)), "redelivered-503s")
 	})
 }
 
@@ -123,6 +127,8 @@ type pushLoad struct {
 	targets  []pushTarget
 	seq      atomic.Int64
 	capacity float64
+	// busy counts the webhooks the gateway answered 503 (delivered again, as Tribe does).
+	busy atomic.Int64
 }
 
 var pushHTTP = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}, Timeout: 30 * time.Second}
@@ -145,18 +151,32 @@ func (l *pushLoad) change(t pushTarget) (string, error) {
 	}
 	event := []byte(fmt.Sprintf(`{"webhookId":"","payload":{"type":"EntityUpdateMutation","entityType":"Relation.Organization","entityId":%q,"mutationId":"bench-%d","timestamp":%q}}`,
 		t.tribeID, n, time.Now().UTC().Format(time.RFC3339)))
-	wh, _ := http.NewRequest("POST", "http://"+l.s.Addrs["gateway"]+"/webhooks/tribe/"+l.tenant, bytes.NewReader(event))
-	wh.Header.Set("Content-Type", "application/json")
-	wh.Header.Set("X-Tribe-Signature", sign("bench-secret", event))
-	resp, err = pushHTTP.Do(wh)
-	if err != nil {
-		return "", err
+	// Delivered as Tribe does: again after a 503 (the gateway's back-pressure), after its
+	// Retry-After; each such answer is counted.
+	for attempt := 0; ; attempt++ {
+		wh, _ := http.NewRequest("POST", "http://"+l.s.Addrs["gateway"]+"/webhooks/tribe/"+l.tenant, bytes.NewReader(event))
+		wh.Header.Set("Content-Type", "application/json")
+		wh.Header.Set("X-Tribe-Signature", sign("bench-secret", event))
+		resp, err = pushHTTP.Do(wh)
+		if err != nil {
+			return "", err
+		}
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		resp.Body.Close()
+		switch {
+		case resp.StatusCode == 202:
+			return phone, nil
+		case resp.StatusCode == http.StatusServiceUnavailable && attempt < 20:
+			l.busy.Add(1)
+			wait := 100 * time.Millisecond
+			if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
+				wait = time.Duration(s) * time.Second
+			}
+			time.Sleep(wait)
+		default:
+			return "", fmt.Errorf("webhook: %d %s", resp.StatusCode, body)
+		}
 	}
-	resp.Body.Close()
-	if resp.StatusCode != 202 {
-		return "", fmt.Errorf("webhook: %d", resp.StatusCode)
-	}
-	return phone, nil
 }
 
 // burst makes n changes with workers at once, spread over the organisations.

@@ -77,6 +77,8 @@ type Stack struct {
 	// certificate of the stack's own throw-away CA, as in a cluster with cert-manager.
 	tokens map[string]string
 	pki    *mapping.DevPKI
+	// consoleKey seals the console's sessions (KOPPEL_CONSOLE_SESSION_KEY).
+	consoleKey string
 }
 
 // callers are the identities the stack gives out: every service that calls the mapping
@@ -321,6 +323,13 @@ func (s *Stack) startService(ctx context.Context, name, keys string) error {
 		env["KOPPEL_HTTP_ADDR"] = s.Addrs["admin"]
 		env["KOPPEL_ADMIN_TOKEN_HASHES"] = httpapi.HashToken(s.AdminToken)
 		env["KOPPEL_PUBLIC_URL"] = "http://" + s.Addrs["gateway"]
+		// One key for the stack's life, so a restarted admin service keeps the console's sign-ins.
+		if s.consoleKey == "" {
+			k := make([]byte, 32)
+			_, _ = rand.Read(k)
+			s.consoleKey = base64.StdEncoding.EncodeToString(k)
+		}
+		env["KOPPEL_CONSOLE_SESSION_KEY"] = s.consoleKey
 	case "scheduler":
 		env["KOPPEL_SCHEDULER_TICK"] = "5s"
 	}
