@@ -36,6 +36,7 @@ type env struct {
 
 	webhooks   map[string]*webhookReg
 	webhookOrd []string
+	dl         *deliverer // its webhook deliveries (delivererLocked)
 	faults     Faults
 	deliveries []Delivery
 	requests   []Request

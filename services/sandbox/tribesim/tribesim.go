@@ -157,12 +157,15 @@ type Simulator struct {
 	// refresh tokens, to access-token info templates
 	refresh map[string]*tokenInfo
 
-	dl       *deliverer
+	// dls are the webhook deliverers, one per environment (see deliverer), made at its first
+	// webhook.
+	dls      []*deliverer
+	closed   bool
 	admin    *http.ServeMux
 	startErr []error
 }
 
-// New returns a simulator with its webhook deliverer running; Close stops it. Environments in
+// New returns a simulator; Close stops its webhook deliverers. Environments in
 // opts that fail to be created are reported by Err.
 func New(opts Options) *Simulator {
 	opts = opts.withDefaults()
@@ -174,7 +177,6 @@ func New(opts Options) *Simulator {
 		tokens:  map[string]*tokenInfo{},
 		refresh: map[string]*tokenInfo{},
 	}
-	s.dl = newDeliverer(s)
 	s.admin = s.adminRoutes()
 	for _, spec := range opts.Environments {
 		if _, err := s.CreateEnvironment(spec); err != nil {
@@ -192,8 +194,16 @@ func (s *Simulator) Err() error {
 	return fmt.Errorf("tribesim: %v", s.startErr)
 }
 
-// Close stops webhook delivery and waits for the deliverer to finish.
-func (s *Simulator) Close() { s.dl.close() }
+// Close stops webhook delivery and waits for the deliverers to finish.
+func (s *Simulator) Close() {
+	s.mu.Lock()
+	dls := s.dls
+	s.dls, s.closed = nil, true
+	s.mu.Unlock()
+	for _, d := range dls {
+		d.close()
+	}
+}
 
 // ServeHTTP routes to the auth host, the API and the admin API.
 func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -229,7 +229,7 @@ func (s *Simulator) fireLocked(e *env, muts []mutation) {
 			}
 			for range copies {
 				c := *d
-				s.dl.enqueue(&c, f.ReorderBatch, time.Duration(max(f.ReorderHoldMs, 0))*time.Millisecond)
+				s.delivererLocked(e).enqueue(&c, f.ReorderBatch, time.Duration(max(f.ReorderHoldMs, 0))*time.Millisecond)
 			}
 		}
 	}
@@ -246,8 +246,22 @@ type delivery struct {
 	held    bool
 }
 
-// deliverer sends queued deliveries one at a time, in (due, seq) order, from one goroutine, so
-// ordering faults are deterministic.
+// delivererLocked is e's deliverer, started at its first webhook.
+func (s *Simulator) delivererLocked(e *env) *deliverer {
+	if e.dl == nil {
+		e.dl = newDeliverer(s)
+		if s.closed {
+			e.dl.close() // a closed simulator delivers nothing more
+		}
+		s.dls = append(s.dls, e.dl)
+	}
+	return e.dl
+}
+
+// deliverer sends an environment's queued deliveries one at a time, in (due, seq) order, from one
+// goroutine, so ordering faults are deterministic. Each environment has its own, as each Tribe
+// environment's webhooks are delivered independently: one tenant's burst (an import's echoes)
+// does not hold up another's.
 type deliverer struct {
 	s      *Simulator
 	mu     sync.Mutex
