@@ -160,6 +160,20 @@ func TestConsoleSignInSessionAndSignOut(t *testing.T) {
 	if stolen.url != "/console/signin" {
 		t.Fatalf("a signed-out session's cookie opened %s", stolen.url)
 	}
+	// A form of an ended session leads to the sign-in page, not to an error.
+	stolen.post("/console/tenants/acme/sync/relation", url.Values{"csrf": {"whatever"}})
+	if stolen.url != "/console/signin" || stolen.status != http.StatusOK {
+		t.Fatalf("a form of a signed-out session: %d at %s", stolen.status, stolen.url)
+	}
+
+	// Two sign-in tabs: the first one's form still works after the second opened.
+	first := newBrowser(t, e.gw.URL)
+	first.get("/console/signin")
+	firstPage := first.body
+	first.get("/console/signin")
+	first.body = firstPage
+	first.post("/console/signin", url.Values{"token": {adminToken}})
+	first.expect(http.StatusOK, "All tenants")
 }
 
 func TestConsoleSessionsHoldAcrossReplicasWithOneKey(t *testing.T) {

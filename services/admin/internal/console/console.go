@@ -83,7 +83,14 @@ func New(opts Options) (*Console, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.static = http.StripPrefix("/console/static/", http.FileServerFS(sub))
+	files := http.FileServerFS(sub)
+	c.static = http.StripPrefix("/console/static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "" || strings.HasSuffix(r.URL.Path, "/") {
+			http.NotFound(w, r) // files only, no listings
+			return
+		}
+		files.ServeHTTP(w, r)
+	}))
 	return c, nil
 }
 
@@ -163,11 +170,16 @@ func (c *Console) signedIn(h func(w http.ResponseWriter, r *http.Request, p *req
 			ok = !ended
 		}
 		if !ok {
-			if r.Method == http.MethodGet && !strings.HasSuffix(r.URL.Path, "/progress") {
-				http.Redirect(w, r, "/console/signin?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+			if strings.HasSuffix(r.URL.Path, "/progress") {
+				// The status page's script: it goes to the sign-in page itself.
+				http.Error(w, "signed out: sign in again", http.StatusUnauthorized)
 				return
 			}
-			http.Error(w, "signed out: sign in again", http.StatusUnauthorized)
+			next := r.URL.RequestURI()
+			if r.Method != http.MethodGet {
+				next = "/console/tenants" // a form of an ended session is not sent again
+			}
+			http.Redirect(w, r, "/console/signin?next="+url.QueryEscape(next), http.StatusSeeOther)
 			return
 		}
 		p := &request{sess: sess, csrf: c.seal.csrf(sess.id), api: c.client(sess.token)}
@@ -202,6 +214,10 @@ func (c *Console) client(token string) *adminapi.Client {
 type handlerTransport struct{ h http.Handler }
 
 func (t handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body == nil {
+		req.Body = http.NoBody
+	}
+	defer req.Body.Close()
 	rec := httptest.NewRecorder()
 	t.h.ServeHTTP(rec, req)
 	return rec.Result(), nil
@@ -288,7 +304,7 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, nam
 func (c *Console) failed(w http.ResponseWriter, r *http.Request, p *request, err error) {
 	status, msg := http.StatusBadGateway, "the admin API could not be asked: "+err.Error()
 	if e := apiError(err); e != nil {
-		status, msg = e.Status, e.Message
+		status, msg = e.Status, errText(err)
 	}
 	if status == http.StatusUnauthorized {
 		// The token was taken out of KOPPEL_ADMIN_TOKEN_HASHES since sign-in.

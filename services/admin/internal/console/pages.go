@@ -15,6 +15,9 @@ import (
 
 // --- sign-in ---
 
+// maxTokenLength bounds what sign-in takes as a token (koppel's tokens are about 44 characters).
+const maxTokenLength = 512
+
 type signInData struct {
 	Next, Nonce string
 }
@@ -34,7 +37,12 @@ func (c *Console) signInPage(w http.ResponseWriter, r *http.Request) {
 // showSignIn renders the sign-in form with a fresh double-submit nonce (the form's CSRF guard:
 // there is no session yet to bind a token to).
 func (c *Console) showSignIn(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	// One nonce per browser, kept while it is there: a second sign-in tab must not make the
+	// first one's form stale.
 	nonce := fmt.Sprintf("%x", randomID())
+	if ck, err := r.Cookie(signInCookie); err == nil && len(ck.Value) == 2*sessionIDSize {
+		nonce = ck.Value
+	}
 	setCookie(w, r, signInCookie, nonce, 30*time.Minute)
 	c.render(w, r, status, "signin", page{Title: "Sign in", Error: msg, Data: signInData{Next: safeNext(r.FormValue("next")), Nonce: nonce}})
 }
@@ -46,28 +54,34 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 		c.showSignIn(w, r, http.StatusForbidden, "The sign-in form was stale: enter the token again.")
 		return
 	}
+	token := strings.TrimSpace(r.PostFormValue("token"))
+	if len(token) > maxTokenLength {
+		// A sealed token this long would not fit in a cookie; no admin token is this long.
+		c.showSignIn(w, r, formRefused, fmt.Sprintf("That is not an admin token: at most %d characters.", maxTokenLength))
+		return
+	}
 	addr := clientAddr(r)
-	if wait := c.limit.wait(addr, c.now()); wait > 0 {
+	if wait := c.limit.try(addr, c.now()); wait > 0 {
 		c.log.WarnContext(r.Context(), "console sign-in refused: too many wrong tokens", "remote", addr)
 		c.showSignIn(w, r, http.StatusTooManyRequests,
 			fmt.Sprintf("Too many wrong tokens from your address: try again in %s.", roundDuration(wait.Round(time.Second))))
 		return
 	}
-	token := strings.TrimSpace(r.PostFormValue("token"))
 	ctx, cancel := c.ctx(r)
 	defer cancel()
 	// The token is checked by the API itself: a call that needs it.
 	err = c.client(token).Do(ctx, "GET", "/admin/v1/tenants", nil, nil)
 	if e := apiError(err); token == "" || (e != nil && e.Status == http.StatusUnauthorized) {
-		c.limit.fail(addr, c.now())
 		c.log.WarnContext(r.Context(), "console sign-in with a wrong token", "remote", addr)
 		c.showSignIn(w, r, formRefused, "That admin token is not accepted. Check it (koppel's admin tokens are in KOPPEL_ADMIN_TOKEN_HASHES as SHA-256 hashes) and try again.")
 		return
 	}
 	if err != nil {
-		c.showSignIn(w, r, http.StatusBadGateway, "The admin API could not be asked: "+err.Error())
+		c.limit.succeeded(addr) // not a wrong token
+		c.showSignIn(w, r, formRefused, "The admin API could not be asked: "+errText(err))
 		return
 	}
+	c.limit.succeeded(addr)
 	clearCookie(w, r, signInCookie)
 	sess := session{id: randomID(), token: token, expires: c.now().Add(SessionLifetime)}
 	setCookie(w, r, sessionCookie, c.seal.seal(sess), SessionLifetime)
@@ -96,23 +110,43 @@ type tenantRow struct {
 }
 
 func (c *Console) tenantsPage(w http.ResponseWriter, r *http.Request, p *request) {
+	rows, err := c.tenantRows(r, p)
+	if err != nil {
+		c.failed(w, r, p, err)
+		return
+	}
+	c.showTenants(w, r, p, rows, formState{}, "")
+}
+
+func (c *Console) showTenants(w http.ResponseWriter, r *http.Request, p *request, rows []tenantRow, form formState, msg string) {
+	c.render(w, r, http.StatusOK, "tenants", page{Title: "Tenants", CSRF: p.csrf, SignedIn: true, Error: msg, Data: struct {
+		Tenants []tenantRow
+		Form    formState
+	}{rows, form}})
+}
+
+// tenantRows reads every tenant with its open issues, the last successful run of each kind (over
+// the runs kept, not only the latest few) and a running import.
+func (c *Console) tenantRows(r *http.Request, p *request) ([]tenantRow, error) {
 	ctx, cancel := c.ctx(r)
 	defer cancel()
 	var list adminapi.Tenants
 	if err := p.api.Do(ctx, "GET", "/admin/v1/tenants", nil, &list); err != nil {
-		c.failed(w, r, p, err)
-		return
+		return nil, err
 	}
 	rows := make([]tenantRow, 0, len(list.Tenants))
 	for _, t := range list.Tenants {
 		row := tenantRow{Tenant: t}
 		var st adminapi.Status
+		var runs adminapi.Runs
 		if err := p.api.Do(ctx, "GET", tenantPath(t.ID, "status"), nil, &st); err != nil {
-			row.Problem = err.Error()
+			row.Problem = errText(err)
+		} else if err := p.api.Do(ctx, "GET", tenantPath(t.ID, "runs")+"?limit=100", nil, &runs); err != nil {
+			row.Problem = errText(err)
 		} else {
 			row.OpenIssues = len(st.Issues)
-			row.LastSucceeded = lastSucceeded(st.Runs.Finished)
-			for _, cur := range st.Runs.Current {
+			row.LastSucceeded = lastSucceeded(runs.Finished)
+			for _, cur := range runs.Current {
 				if cur.Kind == "import" {
 					v := viewRun(cur, c.now())
 					row.Import = &v
@@ -121,10 +155,7 @@ func (c *Console) tenantsPage(w http.ResponseWriter, r *http.Request, p *request
 		}
 		rows = append(rows, row)
 	}
-	c.render(w, r, http.StatusOK, "tenants", page{Title: "Tenants", CSRF: p.csrf, SignedIn: true, Data: struct {
-		Tenants []tenantRow
-		Form    formState
-	}{rows, formState{}}})
+	return rows, nil
 }
 
 // lastSucceeded is the latest succeeded run of each kind, ordered by kind.
@@ -153,14 +184,18 @@ type formState struct {
 	Errors map[string]string
 }
 
-// fieldError files an API error under its field, or returns it as the page's error.
-func (f *formState) fieldError(err error) string {
+// fieldError files an API error under its field when the form shows that field (shown reports
+// whether it does), or returns it as the page's error.
+func (f *formState) fieldError(err error, shown func(field string) bool) string {
 	e := apiError(err)
 	if e == nil {
 		return "The admin API could not be asked: " + err.Error()
 	}
-	if e.Field == "" {
-		return e.Message
+	if e.Field == "" || !shown(e.Field) {
+		if e.Field != "" {
+			return e.Field + ": " + errText(err)
+		}
+		return errText(err)
 	}
 	if f.Errors == nil {
 		f.Errors = map[string]string{}
@@ -175,21 +210,17 @@ func (c *Console) createTenant(w http.ResponseWriter, r *http.Request, p *reques
 	req := adminapi.CreateTenant{ID: strings.TrimSpace(r.PostFormValue("id")), DisplayName: strings.TrimSpace(r.PostFormValue("display_name"))}
 	if err := p.api.Do(ctx, "POST", "/admin/v1/tenants", req, nil); err != nil {
 		form := formState{Values: map[string]string{"id": req.ID, "display_name": req.DisplayName}}
-		msg := form.fieldError(err)
+		msg := form.fieldError(err, func(f string) bool { return f == "id" })
 		if e := apiError(err); e != nil && e.Status == http.StatusConflict {
 			form.Errors = map[string]string{"id": "a tenant with this ID exists"}
 			msg = ""
 		}
-		var list adminapi.Tenants
-		_ = p.api.Do(ctx, "GET", "/admin/v1/tenants", nil, &list)
-		rows := make([]tenantRow, 0, len(list.Tenants))
-		for _, t := range list.Tenants {
-			rows = append(rows, tenantRow{Tenant: t})
+		rows, rowsErr := c.tenantRows(r, p)
+		if rowsErr != nil {
+			c.failed(w, r, p, rowsErr)
+			return
 		}
-		c.render(w, r, formRefused, "tenants", page{Title: "Tenants", CSRF: p.csrf, SignedIn: true, Error: msg, Data: struct {
-			Tenants []tenantRow
-			Form    formState
-		}{rows, form}})
+		c.showTenants(w, r, p, rows, form, msg)
 		return
 	}
 	c.redirectWith(w, r, "/console/tenants/"+url.PathEscape(req.ID)+"/setup/credentials", "ok", "Tenant "+req.ID+" created. Now enter its credentials.")
@@ -372,7 +403,10 @@ func (c *Console) runNow(w http.ResponseWriter, r *http.Request, p *request) {
 
 func errText(err error) string {
 	if e := apiError(err); e != nil {
-		return e.Message
+		if e.Message != "" {
+			return e.Message
+		}
+		return http.StatusText(e.Status)
 	}
 	return err.Error()
 }
@@ -383,6 +417,11 @@ func (c *Console) setState(w http.ResponseWriter, r *http.Request, p *request) {
 	defer cancel()
 	var changed adminapi.StateChanged
 	if err := p.api.Do(ctx, "PUT", tenantPath(tenant, "state"), adminapi.SetState{State: state}, &changed); err != nil {
+		if e := apiError(err); e != nil && e.Code == "unavailable" && state == adminapi.StateActive {
+			// Resumed, but not every catch-up run could be started: say so, not "not changed".
+			c.redirectWith(w, r, consolePath(tenant), "error", "Resumed, but not every catch-up run started: use Run now for the kinds that did not.")
+			return
+		}
 		c.redirectWith(w, r, consolePath(tenant), "error", "The state was not changed: "+errText(err))
 		return
 	}

@@ -158,9 +158,13 @@ func sameValue(a, b string) bool {
 }
 
 // signInLimiter refuses sign-in attempts from an address that sent too many wrong tokens: at
-// most failures per window. It is per process: with several replicas an attacker gets that many
-// per replica, still far too few to guess a 256-bit token, and an operator who mistyped is told
-// how long to wait.
+// most failures per window. An attempt counts from the moment it is made (try), so concurrent
+// posts cannot slip past the limit, and is taken back when the token was right (succeeded).
+//
+// It is per client address and per process: behind a proxy every operator shares the proxy's
+// address, and with several replicas an attacker gets that many tries per replica; still far too
+// few to guess a 256-bit token (the admin API itself, which takes the same tokens, relies on
+// their length alone). Its purpose is a clear answer to a mistyped or stale token.
 type signInLimiter struct {
 	mu       sync.Mutex
 	failures int
@@ -177,19 +181,9 @@ func newSignInLimiter(failures int, window time.Duration) *signInLimiter {
 	return &signInLimiter{failures: failures, window: window, seen: map[string]*attempts{}}
 }
 
-// wait is how long addr must wait before trying again (0: it may try now).
-func (l *signInLimiter) wait(addr string, now time.Time) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	a := l.seen[addr]
-	if a == nil || now.Sub(a.start) >= l.window || a.n < l.failures {
-		return 0
-	}
-	return a.start.Add(l.window).Sub(now)
-}
-
-// fail counts a wrong token from addr.
-func (l *signInLimiter) fail(addr string, now time.Time) {
+// try counts an attempt from addr and returns 0, or, when addr has used up its attempts, how
+// long it must wait (and counts nothing).
+func (l *signInLimiter) try(addr string, now time.Time) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.seen) > 10000 { // forget old addresses rather than grow without bound
@@ -204,7 +198,20 @@ func (l *signInLimiter) fail(addr string, now time.Time) {
 		a = &attempts{start: now}
 		l.seen[addr] = a
 	}
+	if a.n >= l.failures {
+		return a.start.Add(l.window).Sub(now)
+	}
 	a.n++
+	return 0
+}
+
+// succeeded takes back addr's last attempt: it was not a wrong token.
+func (l *signInLimiter) succeeded(addr string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if a := l.seen[addr]; a != nil && a.n > 0 {
+		a.n--
+	}
 }
 
 func clientAddr(r *http.Request) string {

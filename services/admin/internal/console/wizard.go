@@ -105,7 +105,7 @@ func (c *Console) saveCredentials(w http.ResponseWriter, r *http.Request, p *req
 		// Shown again without the secrets: they are never put back into a page.
 		form := formState{Values: map[string]string{"eboekhouden.base_url": req.EBoekhouden.BaseURL, "tribe.base_url": req.Tribe.BaseURL,
 			"tribe.auth_url": req.Tribe.AuthURL, "tribe.client_id": req.Tribe.ClientID}}
-		msg := form.fieldError(err)
+		msg := form.fieldError(err, func(f string) bool { return strings.HasPrefix(f, "eboekhouden.") || strings.HasPrefix(f, "tribe.") })
 		c.wizard(w, r, p, 1, formRefused, "credentials", wizardData{Tenant: t, Form: form}, msg)
 		return
 	}
@@ -132,7 +132,7 @@ func (c *Console) configurationPage(w http.ResponseWriter, r *http.Request, p *r
 	}
 	cfg, err := c.configuration(r, p, t.ID)
 	if err != nil {
-		c.wizard(w, r, p, 2, http.StatusBadGateway, "configuration", wizardData{Tenant: t}, "The configuration could not be retrieved: "+errText(err))
+		c.wizard(w, r, p, 2, formRefused, "configuration", wizardData{Tenant: t}, configurationError(err))
 		return
 	}
 	c.wizard(w, r, p, 2, http.StatusOK, "configuration", wizardData{Tenant: t, Config: cfg}, "")
@@ -185,7 +185,7 @@ func (c *Console) linksPage(w http.ResponseWriter, r *http.Request, p *request) 
 	}
 	cfg, err := c.configuration(r, p, t.ID)
 	if err != nil {
-		c.wizard(w, r, p, 2, http.StatusBadGateway, "configuration", wizardData{Tenant: t}, "The configuration could not be retrieved: "+errText(err))
+		c.wizard(w, r, p, 2, formRefused, "configuration", wizardData{Tenant: t}, configurationError(err))
 		return
 	}
 	values := storedLinks(t)
@@ -200,7 +200,7 @@ func (c *Console) saveLinks(w http.ResponseWriter, r *http.Request, p *request) 
 	}
 	cfg, err := c.configuration(r, p, t.ID)
 	if err != nil {
-		c.wizard(w, r, p, 2, http.StatusBadGateway, "configuration", wizardData{Tenant: t}, "The configuration could not be retrieved: "+errText(err))
+		c.wizard(w, r, p, 2, formRefused, "configuration", wizardData{Tenant: t}, configurationError(err))
 		return
 	}
 	values := map[string]string{}
@@ -233,7 +233,11 @@ func (c *Console) saveLinks(w http.ResponseWriter, r *http.Request, p *request) 
 	defer cancel()
 	var stored adminapi.LinksStored
 	if err := p.api.Do(ctx, "PUT", tenantPath(t.ID, "links"), req, &stored); err != nil {
-		msg := form.fieldError(err)
+		msg := form.fieldError(err, func(f string) bool {
+			_, shown := values[f]
+			return shown || f == "debtor_ledger" || f == "invoice_template" || f == "debtor_number_start" || f == "revenue_ledgers" ||
+				strings.HasPrefix(f, "revenue_ledgers.") || strings.HasPrefix(f, "vat_codes.")
+		})
 		c.wizard(w, r, p, 3, formRefused, "links", wizardData{Tenant: t, Config: cfg, Form: form, Groups: linkGroups(cfg, values)}, msg)
 		return
 	}
@@ -247,6 +251,9 @@ type reviewLine struct {
 }
 
 func describe(opts []adminapi.Option, id string) string {
+	if id == "" {
+		return "not linked"
+	}
 	i := slices.IndexFunc(opts, func(o adminapi.Option) bool { return o.ID == id })
 	if i < 0 {
 		return id + " (not in the configuration any more)"
@@ -266,7 +273,7 @@ func (c *Console) reviewPage(w http.ResponseWriter, r *http.Request, p *request)
 	}
 	cfg, err := c.configuration(r, p, t.ID)
 	if err != nil {
-		c.wizard(w, r, p, 2, http.StatusBadGateway, "configuration", wizardData{Tenant: t}, "The configuration could not be retrieved: "+errText(err))
+		c.wizard(w, r, p, 2, formRefused, "configuration", wizardData{Tenant: t}, configurationError(err))
 		return
 	}
 	s := t.Settings
@@ -308,4 +315,12 @@ func (c *Console) activate(w http.ResponseWriter, r *http.Request, p *request) {
 		msg += " " + strings.Join(act.Notes, " ")
 	}
 	c.redirectWith(w, r, consolePath(tenant), "ok", msg)
+}
+
+// configurationError says why the configuration could not be read, in the wizard's words.
+func configurationError(err error) string {
+	if e := apiError(err); e != nil && e.Code == "no_credentials" {
+		return "Enter the credentials first (step 1)."
+	}
+	return "The configuration could not be retrieved: " + errText(err)
 }
