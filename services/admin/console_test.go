@@ -14,6 +14,7 @@ import (
 
 	mappingv1 "github.com/koppel/koppel/proto/koppel/mapping/v1"
 	"github.com/koppel/koppel/services/admin/internal/console"
+	"github.com/koppel/koppel/services/sandbox/ebsim"
 )
 
 // The console as an operator uses it over HTTP, on the admin API of a real mapping service and
@@ -247,14 +248,7 @@ func TestConsoleActivationWizard(t *testing.T) {
 	form := url.Values{"debtor_ledger": {bank.ID}, "invoice_template": {cfg.InvoiceTemplates[0].ID}, "auto_debtor_numbers": {"on"}, "debtor_number_start": {"5000"}}
 	for _, g := range cfg.VATGroups {
 		form.Set("revenue_ledgers."+g.ID, revenue.ID)
-		code := "HOOG_VERK_21"
-		switch g.Percentage {
-		case "9":
-			code = "LAAG_VERK_9"
-		case "0":
-			code = "GEEN"
-		}
-		form.Set("vat_codes."+g.ID, code)
+		form.Set("vat_codes."+g.ID, ebsim.SaleVATCode(g.Percentage))
 	}
 	b.post("/console/tenants/acme/setup/links", form)
 	if msg := b.fieldError("debtor_ledger"); !strings.Contains(msg, "debtors (DEB) ledger") {

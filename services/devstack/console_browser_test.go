@@ -18,6 +18,7 @@ import (
 	"github.com/koppel/koppel/pkg/adminapi"
 	"github.com/koppel/koppel/pkg/bus"
 	eventsv1 "github.com/koppel/koppel/proto/koppel/events/v1"
+	"github.com/koppel/koppel/services/sandbox/ebsim"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
@@ -237,14 +238,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.SetValue(id("f-invoice_template"), cfg.InvoiceTemplates[0].ID),
 		chromedp.Click(id("f-auto_debtor_numbers")), chromedp.SendKeys(id("f-debtor_number_start"), "7000")}
 	for _, g := range cfg.VATGroups {
-		code := "HOOG_VERK_21"
-		switch g.Percentage {
-		case "9":
-			code = "LAAG_VERK_9"
-		case "0":
-			code = "GEEN"
-		}
-		links = append(links, chromedp.SetValue(id("f-revenue_ledgers-"+g.ID), ledger("8000")), chromedp.SetValue(id("f-vat_codes-"+g.ID), code))
+		links = append(links, chromedp.SetValue(id("f-revenue_ledgers-"+g.ID), ledger("8000")), chromedp.SetValue(id("f-vat_codes-"+g.ID), ebsim.SaleVATCode(g.Percentage)))
 	}
 	do("links with a wrong debtors ledger", append(links, chromedp.Click(id("save-links")), chromedp.WaitVisible(id("err-f-debtor_ledger")))...)
 	if got := text("err-f-debtor_ledger"); !strings.Contains(got, "debtors (DEB) ledger") {

@@ -7,6 +7,7 @@ require (
 	github.com/chromedp/chromedp v0.23.1
 	github.com/koppel/koppel/pkg v0.0.0
 	github.com/koppel/koppel/proto v0.0.0
+	github.com/koppel/koppel/services/sandbox v0.0.0
 	github.com/nats-io/nats.go v1.55.0
 	google.golang.org/grpc v1.85.0
 )

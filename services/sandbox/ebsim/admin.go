@@ -181,7 +181,7 @@ func (s *Simulator) seed(a *admin, seed uint64, relations, products int) {
 			a.nextRelCode = n
 		}
 	}
-	revenue := map[string]*ledger{"HOOG_VERK_21": a.ledgerByCode("8000"), "LAAG_VERK_9": a.ledgerByCode("8010"), "GEEN": a.ledgerByCode("8020")}
+	revenue := map[string]*ledger{SaleVATCode("21"): a.ledgerByCode("8000"), SaleVATCode("9"): a.ledgerByCode("8010"), SaleVATCode("0"): a.ledgerByCode("8020")}
 	for i, gp := range g.Products(products) {
 		p := &product{ID: s.nextID(), Code: gp.Code, Description: gp.Description, Active: gp.Active, VAT: gp.VATCode}
 		if _, taken := a.prodCodes[strings.ToUpper(p.Code)]; taken {
@@ -405,4 +405,17 @@ func (s *Simulator) BookPayment(id string, p Payment) (int64, error) {
 		return 0, fmt.Errorf("book payment: %w", e)
 	}
 	return m.ID, nil
+}
+
+// SaleVATCode is the sale VAT code of an administration the simulator makes for a VAT
+// percentage ("21", "9", "0"): what an operator links a Tribe VAT group of that rate to.
+func SaleVATCode(percentage string) string {
+	switch percentage {
+	case "9":
+		return "LAAG_VERK_9"
+	case "0":
+		return "GEEN"
+	default:
+		return "HOOG_VERK_21"
+	}
 }

@@ -124,15 +124,24 @@ func (c *Console) configuration(r *http.Request, p *request, tenant string) (*ad
 	return &cfg, nil
 }
 
-func (c *Console) configurationPage(w http.ResponseWriter, r *http.Request, p *request) {
+// tenantAndConfiguration reads the tenant and what its systems offer to link; when either cannot
+// be read it has answered (the configuration step with the reason) and ok is false.
+func (c *Console) tenantAndConfiguration(w http.ResponseWriter, r *http.Request, p *request) (t adminapi.Tenant, cfg *adminapi.Configuration, ok bool) {
 	t, err := c.tenant(r, p)
 	if err != nil {
 		c.failed(w, r, p, err)
-		return
+		return t, nil, false
 	}
-	cfg, err := c.configuration(r, p, t.ID)
-	if err != nil {
+	if cfg, err = c.configuration(r, p, t.ID); err != nil {
 		c.wizard(w, r, p, 2, formRefused, "configuration", wizardData{Tenant: t}, configurationError(err))
+		return t, nil, false
+	}
+	return t, cfg, true
+}
+
+func (c *Console) configurationPage(w http.ResponseWriter, r *http.Request, p *request) {
+	t, cfg, ok := c.tenantAndConfiguration(w, r, p)
+	if !ok {
 		return
 	}
 	c.wizard(w, r, p, 2, http.StatusOK, "configuration", wizardData{Tenant: t, Config: cfg}, "")
@@ -178,14 +187,8 @@ func storedLinks(t adminapi.Tenant) map[string]string {
 }
 
 func (c *Console) linksPage(w http.ResponseWriter, r *http.Request, p *request) {
-	t, err := c.tenant(r, p)
-	if err != nil {
-		c.failed(w, r, p, err)
-		return
-	}
-	cfg, err := c.configuration(r, p, t.ID)
-	if err != nil {
-		c.wizard(w, r, p, 2, formRefused, "configuration", wizardData{Tenant: t}, configurationError(err))
+	t, cfg, ok := c.tenantAndConfiguration(w, r, p)
+	if !ok {
 		return
 	}
 	values := storedLinks(t)
@@ -193,14 +196,8 @@ func (c *Console) linksPage(w http.ResponseWriter, r *http.Request, p *request) 
 }
 
 func (c *Console) saveLinks(w http.ResponseWriter, r *http.Request, p *request) {
-	t, err := c.tenant(r, p)
-	if err != nil {
-		c.failed(w, r, p, err)
-		return
-	}
-	cfg, err := c.configuration(r, p, t.ID)
-	if err != nil {
-		c.wizard(w, r, p, 2, formRefused, "configuration", wizardData{Tenant: t}, configurationError(err))
+	t, cfg, ok := c.tenantAndConfiguration(w, r, p)
+	if !ok {
 		return
 	}
 	values := map[string]string{}
@@ -266,14 +263,8 @@ func describe(opts []adminapi.Option, id string) string {
 }
 
 func (c *Console) reviewPage(w http.ResponseWriter, r *http.Request, p *request) {
-	t, err := c.tenant(r, p)
-	if err != nil {
-		c.failed(w, r, p, err)
-		return
-	}
-	cfg, err := c.configuration(r, p, t.ID)
-	if err != nil {
-		c.wizard(w, r, p, 2, formRefused, "configuration", wizardData{Tenant: t}, configurationError(err))
+	t, cfg, ok := c.tenantAndConfiguration(w, r, p)
+	if !ok {
 		return
 	}
 	s := t.Settings
