@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"time"
 )
 
@@ -24,6 +25,12 @@ type Client struct {
 	Token string
 	// HTTP sends the requests; its zero value is fine.
 	HTTP http.Client
+}
+
+// TenantPath is the path of a tenant's resource: /admin/v1/tenants/<tenant><rest>, the tenant
+// escaped; rest is "" or starts with "/" ("/status", "/sync/relation").
+func TenantPath(tenant, rest string) string {
+	return "/admin/v1/tenants/" + url.PathEscape(tenant) + rest
 }
 
 // Error is an error answer of the admin API.

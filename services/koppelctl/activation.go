@@ -82,7 +82,7 @@ func setCredentials(fs *flag.FlagSet) runFunc {
 			return usageError(fmt.Sprintf("the e-Boekhouden token and the Tribe client secret come from -f or from %s and %s", envEBToken, envTribeSecret))
 		}
 		var t adminapi.Tenant
-		if err := c.api.Do(ctx, "PUT", tenantPath(args[0], "/credentials"), cr, &t); err != nil {
+		if err := c.api.Do(ctx, "PUT", adminapi.TenantPath(args[0], "/credentials"), cr, &t); err != nil {
 			return err
 		}
 		return c.print(t, func(w *tabwriter.Writer) {
@@ -93,7 +93,7 @@ func setCredentials(fs *flag.FlagSet) runFunc {
 
 func showConfiguration(ctx context.Context, c *cli, args []string) error {
 	var cfg adminapi.Configuration
-	if err := c.api.Do(ctx, "GET", tenantPath(args[0], "/configuration"), nil, &cfg); err != nil {
+	if err := c.api.Do(ctx, "GET", adminapi.TenantPath(args[0], "/configuration"), nil, &cfg); err != nil {
 		return err
 	}
 	return c.print(cfg, func(w *tabwriter.Writer) { printConfiguration(w, cfg) })
@@ -181,7 +181,7 @@ func setLinks(fs *flag.FlagSet) runFunc {
 			}
 		})
 		var t adminapi.LinksStored
-		if err := c.api.Do(ctx, "PUT", tenantPath(args[0], "/links"), l, &t); err != nil {
+		if err := c.api.Do(ctx, "PUT", adminapi.TenantPath(args[0], "/links"), l, &t); err != nil {
 			return err
 		}
 		return c.print(t, func(w *tabwriter.Writer) {
@@ -206,7 +206,7 @@ func activate(fs *flag.FlagSet) runFunc {
 	return func(ctx context.Context, c *cli, args []string) error {
 		id := args[0]
 		var res adminapi.Activated
-		if err := c.api.Do(ctx, "POST", tenantPath(id, "/activate"), nil, &res); err != nil {
+		if err := c.api.Do(ctx, "POST", adminapi.TenantPath(id, "/activate"), nil, &res); err != nil {
 			return err
 		}
 		if err := c.print(res, func(w *tabwriter.Writer) {

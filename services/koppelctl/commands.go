@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -158,6 +157,3 @@ func (c *cli) clock() time.Time {
 
 // tenantPath is the admin API path of a tenant's resource. The tenant is escaped, so that no
 // argument reaches another path than the one named.
-func tenantPath(tenant, rest string) string {
-	return "/admin/v1/tenants/" + url.PathEscape(tenant) + rest
-}

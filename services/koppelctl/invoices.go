@@ -24,7 +24,7 @@ func isPending(err error) bool {
 }
 
 func invoicePath(tenant, invoice string) string {
-	return tenantPath(tenant, "/invoices/"+url.PathEscape(invoice))
+	return adminapi.TenantPath(tenant, "/invoices/"+url.PathEscape(invoice))
 }
 
 func showInvoice(ctx context.Context, c *cli, args []string) error {

@@ -22,7 +22,7 @@ func rebuild(fs *flag.FlagSet) runFunc {
 	return func(ctx context.Context, c *cli, args []string) error {
 		tenant := args[0]
 		var started adminapi.RunStarted
-		if err := c.api.Do(ctx, "POST", tenantPath(tenant, "/rebuild"), adminapi.Rebuild{DryRun: *dry}, &started); err != nil {
+		if err := c.api.Do(ctx, "POST", adminapi.TenantPath(tenant, "/rebuild"), adminapi.Rebuild{DryRun: *dry}, &started); err != nil {
 			return err
 		}
 		if !*watch {

@@ -38,7 +38,7 @@ func reseal(fs *flag.FlagSet) runFunc {
 		unopened := false
 		for _, id := range tenants {
 			r := tenantResealed{Tenant: id}
-			if err := c.api.Do(ctx, "POST", tenantPath(id, "/secrets/reseal"), adminapi.Reseal{DryRun: *dry}, &r.Resealed); err != nil {
+			if err := c.api.Do(ctx, "POST", adminapi.TenantPath(id, "/secrets/reseal"), adminapi.Reseal{DryRun: *dry}, &r.Resealed); err != nil {
 				return fmt.Errorf("tenant %s: %w", id, err)
 			}
 			for _, s := range r.Secrets {

@@ -39,7 +39,7 @@ func showStatus(fs *flag.FlagSet) runFunc {
 
 func (c *cli) status(ctx context.Context, tenant string) (adminapi.Status, error) {
 	var st adminapi.Status
-	err := c.api.Do(ctx, "GET", tenantPath(tenant, "/status"), nil, &st)
+	err := c.api.Do(ctx, "GET", adminapi.TenantPath(tenant, "/status"), nil, &st)
 	return st, err
 }
 
@@ -58,7 +58,7 @@ func (c *cli) sleep(ctx context.Context, d time.Duration) bool {
 
 func syncNow(ctx context.Context, c *cli, args []string) error {
 	var res adminapi.RunStarted
-	if err := c.api.Do(ctx, "POST", tenantPath(args[0], "/sync/"+args[1]), nil, &res); err != nil {
+	if err := c.api.Do(ctx, "POST", adminapi.TenantPath(args[0], "/sync/"+args[1]), nil, &res); err != nil {
 		return err
 	}
 	return c.print(res, func(w *tabwriter.Writer) { fmt.Fprintf(w, "started %s run %s\n", args[1], res.RunID) })

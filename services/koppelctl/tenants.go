@@ -27,7 +27,7 @@ func listTenants(ctx context.Context, c *cli, _ []string) error {
 
 func showTenant(ctx context.Context, c *cli, args []string) error {
 	var t adminapi.Tenant
-	if err := c.api.Do(ctx, "GET", tenantPath(args[0], ""), nil, &t); err != nil {
+	if err := c.api.Do(ctx, "GET", adminapi.TenantPath(args[0], ""), nil, &t); err != nil {
 		return err
 	}
 	return c.print(t, func(w *tabwriter.Writer) {
@@ -49,7 +49,7 @@ func createTenant(ctx context.Context, c *cli, args []string) error {
 func setState(state string) runFunc {
 	return func(ctx context.Context, c *cli, args []string) error {
 		var t adminapi.StateChanged
-		if err := c.api.Do(ctx, "PUT", tenantPath(args[0], "/state"), adminapi.SetState{State: state}, &t); err != nil {
+		if err := c.api.Do(ctx, "PUT", adminapi.TenantPath(args[0], "/state"), adminapi.SetState{State: state}, &t); err != nil {
 			return err
 		}
 		return c.print(t, func(w *tabwriter.Writer) {
@@ -71,7 +71,7 @@ func setSecret(ctx context.Context, c *cli, args []string) error {
 	if value == "" {
 		return usageError("the secret is read from standard input, which was empty")
 	}
-	if err := c.api.Do(ctx, "PUT", tenantPath(tenant, "/secrets/"+name), adminapi.SetSecret{Value: value}, nil); err != nil {
+	if err := c.api.Do(ctx, "PUT", adminapi.TenantPath(tenant, "/secrets/"+name), adminapi.SetSecret{Value: value}, nil); err != nil {
 		return err
 	}
 	return c.print(map[string]string{"tenant": tenant, "secret": name}, func(w *tabwriter.Writer) { fmt.Fprintf(w, "stored secret %s of %s\n", name, tenant) })

@@ -226,12 +226,13 @@ func (c *Console) createTenant(w http.ResponseWriter, r *http.Request, p *reques
 	c.redirectWith(w, r, "/console/tenants/"+url.PathEscape(req.ID)+"/setup/credentials", "ok", "Tenant "+req.ID+" created. Now enter its credentials.")
 }
 
+// tenantPath is adminapi.TenantPath with the rest as path segments (each escaped already where
+// it needs to be).
 func tenantPath(tenant string, rest ...string) string {
-	p := "/admin/v1/tenants/" + url.PathEscape(tenant)
-	for _, s := range rest {
-		p += "/" + s
+	if len(rest) == 0 {
+		return adminapi.TenantPath(tenant, "")
 	}
-	return p
+	return adminapi.TenantPath(tenant, "/"+strings.Join(rest, "/"))
 }
 
 func consolePath(tenant string, rest ...string) string {
