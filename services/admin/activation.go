@@ -350,43 +350,23 @@ func validateLinks(l *Links, cfg *Configuration) (res resolved, field, message s
 	if len(l.RevenueLedgers) == 0 {
 		return res, "revenue_ledgers", "required: a revenue ledger per Tribe VAT group"
 	}
-	res.revenueLedgers = map[string]string{}
-	for _, group := range slices.Sorted(maps.Keys(l.RevenueLedgers)) {
-		field := "revenue_ledgers." + group
-		g, ok := find(cfg.VATGroups, group)
-		if !ok {
-			return res, field, fmt.Sprintf("no VAT group %q in Tribe", group)
-		}
-		led, ok := find(cfg.Ledgers, l.RevenueLedgers[group])
-		if !ok {
-			return res, field, fmt.Sprintf("no ledger %q in e-Boekhouden", l.RevenueLedgers[group])
-		}
+	res.revenueLedgers, field, message = resolveGroups("revenue_ledgers", l.RevenueLedgers, cfg, cfg.Ledgers, "ledger", func(led Option) string {
 		if led.Category != string(eboekhouden.CategoryPL) {
-			return res, field, fmt.Sprintf("ledger %s is of category %s; revenue needs a profit-and-loss (VW) ledger", led.Code, led.Category)
+			return fmt.Sprintf("ledger %s is of category %s; revenue needs a profit-and-loss (VW) ledger", led.Code, led.Category)
 		}
-		if _, dup := res.revenueLedgers[g.ID]; dup {
-			return res, field, fmt.Sprintf("VAT group %s is linked twice", g.ID)
-		}
-		res.revenueLedgers[g.ID] = led.ID
+		return ""
+	})
+	if field != "" {
+		return res, field, message
 	}
-	res.vatCodes = map[string]string{}
-	for _, group := range slices.Sorted(maps.Keys(l.VATCodes)) {
-		field := "vat_codes." + group
-		g, ok := find(cfg.VATGroups, group)
-		if !ok {
-			return res, field, fmt.Sprintf("no VAT group %q in Tribe", group)
-		}
-		vc, ok := find(cfg.VATCodes, l.VATCodes[group])
-		if !ok {
-			return res, field, fmt.Sprintf("no VAT code %q in e-Boekhouden", l.VATCodes[group])
-		}
+	res.vatCodes, field, message = resolveGroups("vat_codes", l.VATCodes, cfg, cfg.VATCodes, "VAT code", func(vc Option) string {
 		if vc.Category != vatKindSale && vc.Category != vatKindBoth {
-			return res, field, fmt.Sprintf("VAT code %s is a %s code; invoices need a sale code", vc.ID, vc.Category)
+			return fmt.Sprintf("VAT code %s is a %s code; invoices need a sale code", vc.ID, vc.Category)
 		}
-		if _, dup := res.vatCodes[g.ID]; dup {
-			return res, field, fmt.Sprintf("VAT group %s is linked twice", g.ID)
-		}
-		res.vatCodes[g.ID] = vc.ID
+		return ""
+	})
+	if field != "" {
+		return res, field, message
 	}
 	// An invoice line of a group needs both, so a group with only one of them is a mistake.
 	for _, g := range slices.Sorted(maps.Keys(res.revenueLedgers)) {
@@ -421,6 +401,32 @@ func validateLinks(l *Links, cfg *Configuration) (res resolved, field, message s
 }
 
 // isLinkKey reports whether a settings link is one PUT /links owns.
+// resolveGroups resolves the choice of each Tribe VAT group (the field prefix.<group>) against
+// opts (named what), each checked by fit, which says why an option does not fit ("" when it does).
+// It returns the choices by group ID and option ID, or the first field at fault and why.
+func resolveGroups(prefix string, choices map[string]string, cfg *Configuration, opts []Option, what string, fit func(Option) string) (byGroup map[string]string, field, message string) {
+	byGroup = map[string]string{}
+	for _, group := range slices.Sorted(maps.Keys(choices)) {
+		field := prefix + "." + group
+		g, ok := find(cfg.VATGroups, group)
+		if !ok {
+			return nil, field, fmt.Sprintf("no VAT group %q in Tribe", group)
+		}
+		o, ok := find(opts, choices[group])
+		if !ok {
+			return nil, field, fmt.Sprintf("no %s %q in e-Boekhouden", what, choices[group])
+		}
+		if why := fit(o); why != "" {
+			return nil, field, why
+		}
+		if _, dup := byGroup[g.ID]; dup {
+			return nil, field, fmt.Sprintf("VAT group %s is linked twice", g.ID)
+		}
+		byGroup[g.ID] = o.ID
+	}
+	return byGroup, "", ""
+}
+
 func isLinkKey(k string) bool {
 	return k == tenantsettings.DebtorLedger || k == tenantsettings.InvoiceTemplate || strings.HasPrefix(k, tenantsettings.RevenueLedgerPrefix) || strings.HasPrefix(k, tenantsettings.VATCodePrefix)
 }
