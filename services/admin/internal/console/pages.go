@@ -343,8 +343,9 @@ type progressRun struct {
 func (c *Console) progress(w http.ResponseWriter, r *http.Request, p *request) {
 	ctx, cancel := c.ctx(r)
 	defer cancel()
-	var st adminapi.Status
-	if err := p.api.Do(ctx, "GET", tenantPath(r.PathValue("tenant"), "status"), nil, &st); err != nil {
+	// The runs alone, not the whole status: the page asks every 2 s.
+	var runs adminapi.Runs
+	if err := p.api.Do(ctx, "GET", tenantPath(r.PathValue("tenant"), "runs")+"?limit=1", nil, &runs); err != nil {
 		code := http.StatusBadGateway
 		if e := apiError(err); e != nil {
 			code = e.Status
@@ -353,7 +354,7 @@ func (c *Console) progress(w http.ResponseWriter, r *http.Request, p *request) {
 		return
 	}
 	out := progressAnswer{Runs: []progressRun{}}
-	for _, cur := range st.Runs.Current {
+	for _, cur := range runs.Current {
 		v := viewRun(cur, c.now())
 		pr := progressRun{ID: v.ID, Kind: v.Kind, Done: v.Done, Total: v.Total, Percent: v.Percent, Rate: v.Rate}
 		if v.Left > 0 {
